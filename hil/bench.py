@@ -1,0 +1,387 @@
+"""Bench files: load and validate the TOML file that describes one lab bench.
+
+A bench file names the relay board, the lab gateway, the phones and the aircraft wired
+to the bench, and the time windows of a claim test. `load()` returns a `Bench` or raises
+`BenchError` whose message names the file, the key and the fix, e.g.::
+
+    bench file benches/lab2.toml: aircraft.spark.power.relay: channel 9 does not exist
+    on an 8-channel numato board (channels 0-7)
+
+Paths inside the file (SSH keys, known_hosts) are relative to the bench file's folder;
+`~` is expanded. On a simulated bench (a `[sim]` table is present) address values may be
+the word "sim": the simulator fills them in when it starts (see `hil.sim.bench`).
+
+The full format, annotated, is in `benches/example-lab.toml`.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from hil import models
+from hil.models import ButtonTiming, Model
+
+SIM = "sim"  # placeholder value the simulator replaces with a live address
+RELAY_DRIVERS = ("numato",)
+PHONE_BACKENDS = ("sim",)
+PLATFORMS = ("android", "ios")
+SEQUENCES = ("button", "switch")
+KNOWN_FAULTS = ("no_diagnostics", "diagnostics_ignore_setting")
+
+
+class BenchError(Exception):
+    """A bench file that cannot be used, with the file, the key and the fix."""
+
+
+@dataclass(frozen=True)
+class SshTarget:
+    host: str
+    port: int
+    user: str
+    key: Path | str  # str only while it is still the "sim" placeholder
+    known_hosts: Path | str
+
+
+@dataclass(frozen=True)
+class RelayConfig:
+    driver: str
+    url: str
+    channels: int
+
+
+@dataclass(frozen=True)
+class GatewayConfig:
+    ssh: SshTarget
+    lan_interface: str
+    lan_subnet: ipaddress.IPv4Network
+    capture_dir: str
+
+
+@dataclass(frozen=True)
+class PhoneConfig:
+    name: str
+    backend: str
+    ip: str
+    platform: str
+    ssh: SshTarget | None
+
+
+@dataclass(frozen=True)
+class PowerConfig:
+    """How one relay channel powers a device: `switch` or DJI `button` presses."""
+
+    relay: int
+    sequence: str
+    button: ButtonTiming
+    off_time: float  # switch: seconds open before a re-close
+
+
+@dataclass(frozen=True)
+class AircraftConfig:
+    name: str
+    model: Model
+    phone: str
+    power: PowerConfig
+    controller: PowerConfig
+    link: str
+    firmware: str | None  # the simulated aircraft's firmware (sim benches only)
+
+
+@dataclass(frozen=True)
+class Windows:
+    boot: float | None  # readiness timeout; None: twice the model's boot time
+    observe: float  # observation window of a claim phase
+
+    def boot_timeout(self, model: Model, time_scale: float = 1.0) -> float:
+        if self.boot is not None:
+            return self.boot
+        return 2.0 * model.boot_time * time_scale
+
+
+@dataclass(frozen=True)
+class SimConfig:
+    time_scale: float
+    faults: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Bench:
+    path: Path
+    name: str
+    relay: RelayConfig
+    gateway: GatewayConfig
+    phones: dict[str, PhoneConfig]
+    aircraft: dict[str, AircraftConfig]
+    windows: Windows
+    sim: SimConfig | None
+    raw: dict[str, Any] = field(repr=False, compare=False)
+
+    @property
+    def time_scale(self) -> float:
+        return self.sim.time_scale if self.sim else 1.0
+
+    def phone_of(self, aircraft: str) -> PhoneConfig:
+        return self.phones[self.aircraft[aircraft].phone]
+
+    def channel_owners(self) -> dict[int, str]:
+        """Relay channel -> "spark aircraft" / "spark controller"."""
+        owners = {}
+        for a in self.aircraft.values():
+            owners[a.power.relay] = f"{a.name} aircraft"
+            owners[a.controller.relay] = f"{a.name} controller"
+        return owners
+
+
+def load(path: str | Path) -> Bench:
+    """Read and validate a bench file."""
+    path = Path(path)
+    try:
+        text = path.read_text()
+    except FileNotFoundError:
+        raise BenchError(f"bench file {path}: not found") from None
+    except OSError as e:
+        raise BenchError(f"bench file {path}: cannot read: {e.strerror}") from None
+    try:
+        raw = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as e:
+        raise BenchError(f"bench file {path}: not valid TOML: {e}") from None
+    return parse(raw, path)
+
+
+def parse(raw: dict[str, Any], path: Path) -> Bench:
+    """Validate an already-read bench table; `path` names it in errors and anchors paths."""
+    return _Parser(raw, path).bench()
+
+
+class _Parser:
+    def __init__(self, raw: dict[str, Any], path: Path):
+        self.raw = raw
+        self.path = path
+        self.is_sim = "sim" in raw
+
+    # -- small typed accessors that name the key in every error ---------------------
+    def fail(self, key: str, msg: str) -> BenchError:
+        return BenchError(f"bench file {self.path}: {key}: {msg}")
+
+    def table(self, d: dict, key: str, where: str, required: bool = True) -> dict:
+        v = d.get(key)
+        if v is None:
+            if required:
+                raise self.fail(_join(where, key), "missing table; see benches/example-lab.toml")
+            return {}
+        if not isinstance(v, dict):
+            raise self.fail(_join(where, key), f"must be a table, not {_tname(v)}")
+        return v
+
+    def only(self, d: dict, where: str, allowed: tuple[str, ...]) -> None:
+        for k in d:
+            if k not in allowed:
+                raise self.fail(
+                    _join(where, k), f"unknown key; known keys here: {', '.join(allowed)}"
+                )
+
+    def value(self, d, key, where, kind, default=..., choices=None):
+        full = _join(where, key)
+        if key not in d:
+            if default is ...:
+                raise self.fail(full, f"missing (expected {kind.__name__})")
+            return default
+        v = d[key]
+        ok = isinstance(v, kind) and not (kind in (int, float) and isinstance(v, bool))
+        if kind is float and isinstance(v, int) and not isinstance(v, bool):
+            v, ok = float(v), True
+        if not ok:
+            raise self.fail(full, f"must be {kind.__name__}, not {_tname(v)} {v!r}")
+        if choices is not None and v not in choices:
+            raise self.fail(full, f"{v!r} is not one of: {', '.join(map(str, choices))}")
+        return v
+
+    def address(self, d, key, where, default=...):
+        v = self.value(d, key, where, str, default)
+        if v == SIM and not self.is_sim:
+            raise self.fail(
+                _join(where, key),
+                '"sim" is only allowed in a simulated bench (one with a [sim] table)',
+            )
+        return v
+
+    def path_value(self, d, key, where, default=...):
+        v = self.address(d, key, where, default)
+        if v in (SIM, None):
+            return v
+        p = Path(v).expanduser()
+        return p if p.is_absolute() else (self.path.parent / p)
+
+    # -- sections --------------------------------------------------------------------
+    def bench(self) -> Bench:
+        top = ("bench", "sim", "relay", "gateway", "phone", "aircraft", "windows")
+        self.only(self.raw, "", top)
+        b = self.table(self.raw, "bench", "")
+        self.only(b, "bench", ("name",))
+        name = self.value(b, "name", "bench", str)
+        sim = self.sim()
+        relay = self.relay()
+        gateway = self.gateway()
+        phones = self.phones(gateway)
+        aircraft = self.aircraft(relay, phones)
+        windows = self.windows()
+        return Bench(self.path, name, relay, gateway, phones, aircraft, windows, sim, self.raw)
+
+    def sim(self) -> SimConfig | None:
+        if not self.is_sim:
+            return None
+        s = self.table(self.raw, "sim", "")
+        self.only(s, "sim", ("time_scale", "faults"))
+        scale = self.value(s, "time_scale", "sim", float, 0.01)
+        if not 0 < scale <= 1:
+            raise self.fail("sim.time_scale", f"{scale} must be in (0, 1]")
+        faults = self.value(s, "faults", "sim", list, [])
+        for i, f in enumerate(faults):
+            if f not in KNOWN_FAULTS:
+                raise self.fail(
+                    f"sim.faults[{i}]", f"unknown fault {f!r}; known: {', '.join(KNOWN_FAULTS)}"
+                )
+        return SimConfig(scale, tuple(faults))
+
+    def relay(self) -> RelayConfig:
+        r = self.table(self.raw, "relay", "")
+        self.only(r, "relay", ("driver", "url", "channels"))
+        driver = self.value(r, "driver", "relay", str, choices=RELAY_DRIVERS)
+        url = self.address(r, "url", "relay")
+        channels = self.value(r, "channels", "relay", int)
+        if not 1 <= channels <= 32:
+            raise self.fail("relay.channels", f"{channels} is not a board size (1-32)")
+        return RelayConfig(driver, url, channels)
+
+    def ssh(self, d: dict, where: str) -> SshTarget:
+        host = self.address(d, "host", where)
+        port = self.value(d, "port", where, int, 22)
+        if host == SIM:
+            port = 0
+        user = self.value(d, "user", where, str)
+        key = self.path_value(d, "key", where)
+        known = self.path_value(d, "known_hosts", where)
+        return SshTarget(host, port, user, key, known)
+
+    def gateway(self) -> GatewayConfig:
+        g = self.table(self.raw, "gateway", "")
+        keys = ("host", "port", "user", "key", "known_hosts", "lan_interface", "lan_subnet",
+                "capture_dir")
+        self.only(g, "gateway", keys)
+        ssh = self.ssh(g, "gateway")
+        iface = self.value(g, "lan_interface", "gateway", str)
+        subnet_s = self.value(g, "lan_subnet", "gateway", str)
+        try:
+            subnet = ipaddress.IPv4Network(subnet_s)
+        except ValueError as e:
+            raise self.fail("gateway.lan_subnet", f"{subnet_s!r} is not an IPv4 network: {e}")
+        capture_dir = self.value(g, "capture_dir", "gateway", str, "/tmp/hil-captures")
+        return GatewayConfig(ssh, iface, subnet, capture_dir)
+
+    def phones(self, gateway: GatewayConfig) -> dict[str, PhoneConfig]:
+        out = {}
+        for name, p in self.table(self.raw, "phone", "").items():
+            where = f"phone.{name}"
+            if not isinstance(p, dict):
+                raise self.fail(where, f"must be a table, not {_tname(p)}")
+            self.only(p, where, ("backend", "ip", "platform", "host", "port", "user", "key",
+                                 "known_hosts"))
+            backend = self.value(p, "backend", where, str, choices=PHONE_BACKENDS)
+            ip = self.value(p, "ip", where, str)
+            try:
+                addr = ipaddress.IPv4Address(ip)
+            except ValueError:
+                raise self.fail(f"{where}.ip", f"{ip!r} is not an IPv4 address") from None
+            if addr not in gateway.lan_subnet:
+                raise self.fail(
+                    f"{where}.ip", f"{ip} is outside gateway.lan_subnet {gateway.lan_subnet}"
+                )
+            platform = self.value(p, "platform", where, str, choices=PLATFORMS)
+            ssh = self.ssh(p, where) if backend == "sim" else None
+            out[name] = PhoneConfig(name, backend, ip, platform, ssh)
+        if not out:
+            raise self.fail("phone", "the bench has no phone; add a [phone.NAME] table")
+        return out
+
+    def power(self, d: dict, where: str, relay: RelayConfig, model: Model, default_seq: str):
+        self.only(d, where, ("relay", "sequence", "short", "gap", "long", "off_time"))
+        ch = self.value(d, "relay", where, int)
+        if not 0 <= ch < relay.channels:
+            raise self.fail(
+                f"{where}.relay",
+                f"channel {ch} does not exist on a {relay.channels}-channel {relay.driver} "
+                f"board (channels 0-{relay.channels - 1})",
+            )
+        seq = self.value(d, "sequence", where, str, default_seq, choices=SEQUENCES)
+        b = model.button
+        timing = ButtonTiming(
+            short=self.value(d, "short", where, float, b.short),
+            gap=self.value(d, "gap", where, float, b.gap),
+            long=self.value(d, "long", where, float, b.long),
+        )
+        if not 0 < timing.short < timing.long:
+            raise self.fail(where, f"a button's short press ({timing.short} s) must be "
+                                   f"shorter than its long press ({timing.long} s)")
+        off_time = self.value(d, "off_time", where, float, 2.0)
+        return PowerConfig(ch, seq, timing, off_time)
+
+    def aircraft(self, relay: RelayConfig, phones: dict) -> dict[str, AircraftConfig]:
+        out: dict[str, AircraftConfig] = {}
+        used: dict[int, str] = {}
+        for name, a in self.table(self.raw, "aircraft", "").items():
+            where = f"aircraft.{name}"
+            if not isinstance(a, dict):
+                raise self.fail(where, f"must be a table, not {_tname(a)}")
+            self.only(a, where, ("model", "phone", "power", "controller", "link", "firmware"))
+            model_id = self.value(a, "model", where, str)
+            try:
+                model = models.get(model_id)
+            except models.UnknownModel as e:
+                raise self.fail(f"{where}.model", str(e)) from None
+            phone = self.value(a, "phone", where, str)
+            if phone not in phones:
+                raise self.fail(
+                    f"{where}.phone", f"no [phone.{phone}] in this bench; phones: "
+                    f"{', '.join(phones)}"
+                )
+            power = self.power(self.table(a, "power", where), f"{where}.power", relay, model,
+                               model.aircraft_sequence)
+            ctrl = self.power(self.table(a, "controller", where), f"{where}.controller", relay,
+                              model, model.controller_sequence)
+            for key, cfg in (("power", power), ("controller", ctrl)):
+                if cfg.relay in used:
+                    raise self.fail(f"{where}.{key}.relay",
+                                    f"channel {cfg.relay} is already used by {used[cfg.relay]}")
+                used[cfg.relay] = f"{where}.{key}"
+            link = self.address(a, "link", where)
+            firmware = self.value(a, "firmware", where, str, None)
+            if self.is_sim and firmware is None:
+                raise self.fail(f"{where}.firmware", "a simulated aircraft needs a firmware "
+                                                     'version, e.g. "01.00.0900"')
+            out[name] = AircraftConfig(name, model, phone, power, ctrl, link, firmware)
+        if not out:
+            raise self.fail("aircraft", "the bench has no aircraft; add an [aircraft.NAME] table")
+        return out
+
+    def windows(self) -> Windows:
+        w = self.table(self.raw, "windows", "")
+        self.only(w, "windows", ("boot", "observe"))
+        boot = self.value(w, "boot", "windows", float, None)
+        observe = self.value(w, "observe", "windows", float)
+        for k, v in (("boot", boot), ("observe", observe)):
+            if v is not None and v <= 0:
+                raise self.fail(f"windows.{k}", f"{v} must be a positive number of seconds")
+        return Windows(boot, observe)
+
+
+def _join(where: str, key: str) -> str:
+    return f"{where}.{key}" if where else key
+
+
+def _tname(v: Any) -> str:
+    return {dict: "a table", list: "an array", str: "a string", bool: "a boolean",
+            int: "an integer", float: "a number"}.get(type(v), type(v).__name__)

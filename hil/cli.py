@@ -1,0 +1,116 @@
+"""The `hil` command.
+
+  hil check BENCH             validate a bench file and print what it describes
+  hil sim [BENCH] [--fault F] start a simulated bench and serve it until Ctrl-C,
+                              printing the resolved bench file to use with --bench
+  hil analyze CAPTURE [--json] [--catalog FILE]
+                              the flows of a capture, by upload bytes, with categories
+
+Errors are one line naming the file and the key, exit status 2; no traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import signal
+import sys
+import threading
+from pathlib import Path
+
+from hil import bench as benchmod
+
+DEFAULT_BENCH = Path("benches/sim.toml")
+
+
+def _check(args) -> int:
+    b = benchmod.load(args.bench)
+    print(f"bench {b.name} ({b.path}): {'simulated' if b.sim else 'real'}")
+    print(f"  relay: {b.relay.driver} at {b.relay.url}, {b.relay.channels} channels")
+    print(f"  gateway: {b.gateway.ssh.user}@{b.gateway.ssh.host}:{b.gateway.ssh.port} "
+          f"({b.gateway.lan_interface}, {b.gateway.lan_subnet})")
+    owners = b.channel_owners()
+    for name, a in b.aircraft.items():
+        print(f"  aircraft {name}: {a.model.name}, phone {a.phone}, power ch{a.power.relay} "
+              f"({a.power.sequence}), controller ch{a.controller.relay} "
+              f"({a.controller.sequence}), link {a.link}")
+    free = [str(c) for c in range(b.relay.channels) if c not in owners]
+    print(f"  free relay channels: {', '.join(free) or 'none'}")
+    return 0
+
+
+def _sim(args) -> int:
+    from hil.sim.bench import SimBench
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
+    template = benchmod.load(args.bench)
+    sim = SimBench(template, faults=tuple(args.fault) if args.fault else None)
+    resolved = sim.start()
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    try:
+        print(f"# simulated bench {resolved.name} is up; use it with:\n"
+              f"#   pytest --bench {sim.resolved_path}\n"
+              f"# Ctrl-C stops it.\n")
+        print(sim.resolved_path.read_text(), flush=True)
+        while not stop.wait(0.5):
+            pass
+    except KeyboardInterrupt:
+        pass
+    finally:
+        sim.stop()
+    return 0
+
+
+def _analyze(args) -> int:
+    from hil.capture.analyze import analyze
+    from hil.capture.catalog import Catalog
+
+    catalog = Catalog.load(args.catalog) if args.catalog else Catalog.load()
+    result = analyze(Path(args.capture), catalog)
+    flows = sorted(result.flows, key=lambda f: f.bytes_up, reverse=True)
+    if args.json:
+        print(json.dumps({
+            "packets": result.packets,
+            "flows": [f.to_dict() for f in flows],
+            "dns": [{"ts": d.ts, "qname": d.qname,
+                     "answers": [str(a[2]) if isinstance(a, tuple) else str(a)
+                                 for a in d.answers]} for d in result.dns],
+        }, indent=2))
+        return 0
+    print(f"{result.packets} packets, {len(flows)} flows")
+    print(f"{'proto':5} {'client':21} {'server':21} {'name':36} {'category':12} "
+          f"{'up':>9} {'down':>9}")
+    for f in flows:
+        print(f"{f.proto:5} {f.src + ':' + str(f.sport):21} {f.dst + ':' + str(f.dport):21} "
+              f"{(f.server_name or '-')[:36]:36} {f.category:12} {f.bytes_up:9} "
+              f"{f.bytes_down:9}")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="hil", description="DJI privacy-claim bench harness")
+    sub = p.add_subparsers(dest="command", required=True)
+    c = sub.add_parser("check", help="validate a bench file")
+    c.add_argument("bench", type=Path)
+    c.set_defaults(fn=_check)
+    s = sub.add_parser("sim", help="serve a simulated bench until Ctrl-C")
+    s.add_argument("bench", type=Path, nargs="?", default=DEFAULT_BENCH)
+    s.add_argument("--fault", action="append", help="fault profile (repeatable)")
+    s.set_defaults(fn=_sim)
+    a = sub.add_parser("analyze", help="flows of a capture with their categories")
+    a.add_argument("capture")
+    a.add_argument("--catalog")
+    a.add_argument("--json", action="store_true")
+    a.set_defaults(fn=_analyze)
+    args = p.parse_args(argv)
+    try:
+        return args.fn(args)
+    except (benchmod.BenchError, ValueError, OSError) as e:
+        print(f"hil: {e}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

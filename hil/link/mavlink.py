@@ -1,0 +1,306 @@
+"""MAVLink aircraft link: readiness (heartbeats) and firmware version over pymavlink.
+
+``MavlinkLink`` opens any pymavlink connection string (``udpin:127.0.0.1:14551``,
+``udpout:...``, ``tcp:...``, a serial device) and offers the two things the harness needs
+from an aircraft link today:
+
+- ``wait_ready``: block until the *aircraft* (not just its controller) sends a heartbeat,
+  logging what has been heard while waiting, and failing with a message that tells a
+  silent link from a silent aircraft;
+- ``firmware_version``: ask the aircraft for ``AUTOPILOT_VERSION`` and return its
+  ``flight_sw_version`` as a DJI-style string (see ``hil.link.version``).
+
+Who is who, from HEARTBEAT alone: a heartbeat with type ``MAV_TYPE_GCS`` is the remote
+controller; any other heartbeat type is the aircraft.
+
+MAVLink 2 is ensured twice: ``MAVLINK20=1`` is put in the environment before
+``pymavlink.mavutil`` is first imported here (so mavutil's default dialect is the v2.0
+one), and every connection's codec is replaced by a ``pymavlink.dialects.v20.common``
+``MAVLink`` object with mavutil's protocol auto-switch turned off. The second step makes
+the link independent of whatever dialect another module selected process-wide; frames sent
+start with the MAVLink 2 marker 0xFD, and MAVLink 1 frames are still parsed.
+
+The link identifies itself as system 255, component ``MAV_COMP_ID_MISSIONPLANNER`` (190),
+i.e. a ground station. It sends nothing until ``firmware_version`` is called, so over a
+``udpin:`` URL it can only talk to an aircraft it has heard from.
+
+A ``MavlinkLink`` is not thread-safe: use it from one thread at a time.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from typing import Self
+
+os.environ["MAVLINK20"] = "1"  # before mavutil's import-time set_dialect(); see docstring
+
+from pymavlink import mavutil
+from pymavlink.dialects.v20 import common as mavlink2
+
+from hil.link.version import decode_firmware_version
+
+__all__ = ["LinkError", "MavlinkLink"]
+
+_SOURCE_SYSTEM = 255
+_SOURCE_COMPONENT = mavlink2.MAV_COMP_ID_MISSIONPLANNER
+_REQUESTS_PER_TIMEOUT = 4  # firmware_version sends up to this many requests per timeout
+
+# COMMAND_ACK results after which asking again cannot help.
+_REFUSALS = frozenset(
+    {
+        mavlink2.MAV_RESULT_DENIED,
+        mavlink2.MAV_RESULT_UNSUPPORTED,
+        mavlink2.MAV_RESULT_FAILED,
+    }
+)
+
+
+class LinkError(Exception):
+    """An aircraft link could not be opened, or the aircraft did not answer in time."""
+
+
+def _result_name(result: int) -> str:
+    entry = mavlink2.enums["MAV_RESULT"].get(result)
+    return entry.name if entry is not None else f"MAV_RESULT {result}"
+
+
+class MavlinkLink:
+    """One MAVLink connection to one aircraft (and its controller).
+
+    ``url`` is a pymavlink connection string; ``name`` (the model id, e.g. ``"spark"``)
+    prefixes every log line and error. Progress and readiness are logged at INFO on
+    ``logger``, or on ``logging.getLogger("hil.link")`` when none is given.
+
+    Opening fails with ``LinkError`` naming the URL (e.g. the UDP port is taken).
+    """
+
+    def __init__(
+        self, url: str, name: str = "spark", logger: logging.Logger | None = None
+    ) -> None:
+        self.url = url
+        self.name = name
+        self._log = logger if logger is not None else logging.getLogger("hil.link")
+        self._aircraft: tuple[int, int] | None = None  # (sysid, compid) of its heartbeat
+        self._closed = False
+        try:
+            conn = mavutil.mavlink_connection(
+                url, source_system=_SOURCE_SYSTEM, source_component=_SOURCE_COMPONENT
+            )
+        except (OSError, ValueError) as exc:
+            raise LinkError(f"{name}: cannot open MAVLink link {url}: {exc}") from exc
+        codec = mavlink2.MAVLink(conn, srcSystem=_SOURCE_SYSTEM, srcComponent=_SOURCE_COMPONENT)
+        codec.robust_parsing = True
+        conn.mav = codec
+        conn.WIRE_PROTOCOL_VERSION = mavlink2.WIRE_PROTOCOL_VERSION  # "2.0"
+        conn.first_byte = False  # no auto-switch back to the process-wide dialect
+        self._conn = conn
+
+    # -- public API --------------------------------------------------------------------
+
+    def wait_ready(self, timeout: float, progress_every: float = 1.0) -> None:
+        """Return once an aircraft heartbeat (HEARTBEAT type != MAV_TYPE_GCS) arrives.
+
+        Only heartbeats received after the call count: anything queued before it is
+        discarded first, so heartbeats buffered before a power cycle cannot make a
+        powered-off aircraft look ready. About every ``progress_every`` seconds an INFO
+        line says how long it has waited and what has been heard (nothing, or the
+        controller only). After ``timeout`` seconds raises ``LinkError`` naming the link,
+        the URL, the timeout and either "no heartbeat at all" or "controller up but
+        aircraft silent".
+        """
+        self._check_open()
+        if not timeout > 0:
+            raise ValueError(f"{self.name}: wait_ready timeout {timeout!r} must be > 0 s")
+        if not progress_every > 0:
+            raise ValueError(
+                f"{self.name}: wait_ready progress_every {progress_every!r} must be > 0 s"
+            )
+        start = time.monotonic()
+        deadline = start + timeout
+        self._discard_queued(deadline)
+        controller_last: float | None = None
+        other_messages = 0
+        next_progress = start + progress_every
+        while True:
+            now = time.monotonic()
+            if now >= deadline:
+                raise LinkError(self._not_ready(timeout, now, controller_last, other_messages))
+            if now >= next_progress:
+                self._log.info(
+                    "%s: waiting for aircraft heartbeat on %s, %.1f s of %.1f s; %s",
+                    self.name,
+                    self.url,
+                    now - start,
+                    timeout,
+                    self._heard_so_far(now, controller_last, other_messages),
+                )
+                while next_progress <= now:
+                    next_progress += progress_every
+            msg = self._next_message(min(deadline, next_progress))
+            if msg is None:
+                continue
+            if msg.get_type() != "HEARTBEAT":
+                other_messages += 1
+            elif msg.type == mavlink2.MAV_TYPE_GCS:
+                controller_last = time.monotonic()
+            else:
+                self._aircraft = (msg.get_srcSystem(), msg.get_srcComponent())
+                self._log.info(
+                    "%s: aircraft heartbeat on %s after %.1f s (system %d, component %d)",
+                    self.name,
+                    self.url,
+                    time.monotonic() - start,
+                    *self._aircraft,
+                )
+                return
+
+    def firmware_version(self, timeout: float = 2.0) -> str:
+        """Return the aircraft's firmware as a DJI string such as ``"01.00.0900"``.
+
+        Sends ``COMMAND_LONG MAV_CMD_REQUEST_MESSAGE(AUTOPILOT_VERSION)`` to the aircraft
+        (the one ``wait_ready`` saw, else the first aircraft heartbeat heard now), repeating
+        it up to 4 times within ``timeout`` seconds, and decodes the
+        ``flight_sw_version`` of the ``AUTOPILOT_VERSION`` answer. A ``COMMAND_ACK`` that
+        accepts (or temporarily rejects) the request is waited through; one that denies,
+        fails or does not support it raises ``LinkError`` at once. ``LinkError`` too when
+        nothing answers within ``timeout`` or the version cannot be decoded.
+        """
+        self._check_open()
+        if not timeout > 0:
+            raise ValueError(f"{self.name}: firmware_version timeout {timeout!r} must be > 0 s")
+        start = time.monotonic()
+        deadline = start + timeout
+        retry_every = timeout / _REQUESTS_PER_TIMEOUT
+        requests = 0
+        next_request = start
+        last_ack: int | None = None
+        while True:
+            now = time.monotonic()
+            if now >= deadline:
+                raise LinkError(self._no_version(timeout, requests, last_ack))
+            if self._aircraft is not None and now >= next_request:
+                self._request_autopilot_version(confirmation=requests)
+                requests += 1
+                next_request = now + retry_every
+            wake = deadline if self._aircraft is None else min(deadline, next_request)
+            msg = self._next_message(wake)
+            if msg is None:
+                continue
+            kind = msg.get_type()
+            if kind == "HEARTBEAT":
+                if self._aircraft is None and msg.type != mavlink2.MAV_TYPE_GCS:
+                    self._aircraft = (msg.get_srcSystem(), msg.get_srcComponent())
+                continue
+            if (msg.get_srcSystem(), msg.get_srcComponent()) != self._aircraft:
+                continue
+            if kind == "AUTOPILOT_VERSION":
+                try:
+                    return decode_firmware_version(msg.flight_sw_version)
+                except ValueError as exc:
+                    raise LinkError(
+                        f"{self.name}: aircraft on {self.url} reported a firmware version"
+                        f" the harness cannot read: {exc}"
+                    ) from exc
+            if kind == "COMMAND_ACK" and msg.command == mavlink2.MAV_CMD_REQUEST_MESSAGE:
+                last_ack = msg.result
+                if msg.result in _REFUSALS:
+                    raise LinkError(
+                        f"{self.name}: aircraft on {self.url} refused"
+                        f" MAV_CMD_REQUEST_MESSAGE(AUTOPILOT_VERSION) with"
+                        f" {_result_name(msg.result)}; it cannot report its firmware over"
+                        " MAVLink"
+                    )
+
+    def close(self) -> None:
+        """Close the connection. Idempotent; the link cannot be used afterwards."""
+        if not self._closed:
+            self._closed = True
+            self._conn.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    # -- internals ---------------------------------------------------------------------
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise LinkError(f"{self.name}: MAVLink link {self.url} is closed")
+
+    def _next_message(self, deadline: float):  # -> MAVLink_message | None
+        """The next parsed message, or None once ``deadline`` (monotonic) has passed."""
+        while True:
+            msg = self._conn.recv_msg()
+            if msg is not None:
+                if msg.get_type() == "BAD_DATA":
+                    continue
+                return msg
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return None
+            self._conn.select(remaining)
+
+    def _discard_queued(self, deadline: float) -> None:
+        discarded = 0
+        while time.monotonic() < deadline and self._conn.recv_msg() is not None:
+            discarded += 1
+        if discarded:
+            self._log.debug("%s: discarded %d queued messages", self.name, discarded)
+
+    def _request_autopilot_version(self, confirmation: int) -> None:
+        assert self._aircraft is not None
+        target_system, target_component = self._aircraft
+        self._conn.mav.command_long_send(
+            target_system,
+            target_component,
+            mavlink2.MAV_CMD_REQUEST_MESSAGE,
+            min(confirmation, 255),
+            float(mavlink2.MAVLINK_MSG_ID_AUTOPILOT_VERSION),
+            0,
+            0,
+            0,
+            0,
+            0,
+            0,
+        )
+
+    @staticmethod
+    def _heard_so_far(now: float, controller_last: float | None, other_messages: int) -> str:
+        if controller_last is not None:
+            return f"controller heard (last {now - controller_last:.1f} s ago), aircraft silent"
+        if other_messages:
+            return f"no heartbeat yet ({other_messages} other MAVLink messages heard)"
+        return "nothing heard yet"
+
+    def _not_ready(
+        self, timeout: float, now: float, controller_last: float | None, other_messages: int
+    ) -> str:
+        head = f"{self.name}: no aircraft heartbeat on {self.url} within {timeout:.1f} s: "
+        if controller_last is not None:
+            return head + (
+                f"controller up but aircraft silent (controller last heard"
+                f" {now - controller_last:.1f} s ago); check that the aircraft is powered,"
+                " has finished booting and is linked to its controller"
+            )
+        others = f", {other_messages} other MAVLink messages" if other_messages else ""
+        return head + (
+            f"no heartbeat at all (neither controller nor aircraft{others}); check that the"
+            f" controller is powered and sends MAVLink to {self.url}"
+        )
+
+    def _no_version(self, timeout: float, requests: int, last_ack: int | None) -> str:
+        head = f"{self.name}: no AUTOPILOT_VERSION from the aircraft on {self.url}"
+        if self._aircraft is None:
+            return (
+                f"{head} within {timeout:.1f} s: no aircraft heartbeat heard, so no request"
+                " was sent; call wait_ready() first and check the aircraft is powered"
+            )
+        ack = f", last COMMAND_ACK {_result_name(last_ack)}" if last_ack is not None else ""
+        return (
+            f"{head} (system {self._aircraft[0]}, component {self._aircraft[1]}) within"
+            f" {timeout:.1f} s after {requests} requests{ack}; is the aircraft still powered?"
+        )

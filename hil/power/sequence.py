@@ -1,0 +1,75 @@
+"""Power sequences: how a relay channel turns one device on and off.
+
+- `switch`: the channel carries the device's power (a battery eliminator). On closes it,
+  off opens it; `cycle` opens, waits `off_time`, closes.
+- `button`: the channel is wired across a DJI power button. Both on and off are a short
+  press, a pause, then a long press; a press always ends with the contact open, even when
+  interrupted (Ctrl-C, an exception), so a button is never left held.
+
+A button device's state cannot be read from the relay, so the sequence remembers what it
+did (`powered`: True, False, or None when unknown).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Callable
+
+from hil.bench import PowerConfig
+from hil.power.relay import RelayBoard
+
+log = logging.getLogger("hil.power")
+
+
+class PowerSequence:
+    def __init__(self, board: RelayBoard, cfg: PowerConfig, name: str,
+                 sleep: Callable[[float], None] = time.sleep):
+        self.board, self.cfg, self.name = board, cfg, name
+        self.sleep = sleep
+        self.powered: bool | None = None
+
+    def __repr__(self) -> str:
+        return f"<PowerSequence {self.name} {self.cfg.sequence} ch{self.cfg.relay}>"
+
+    def on(self) -> None:
+        log.info("%s: power on (%s, relay channel %d)", self.name, self.cfg.sequence,
+                 self.cfg.relay)
+        if self.cfg.sequence == "switch":
+            self.board.set(self.cfg.relay, True)
+        elif self.powered is not True:
+            self._button_pattern()
+        self.powered = True
+
+    def off(self) -> None:
+        log.info("%s: power off (%s, relay channel %d)", self.name, self.cfg.sequence,
+                 self.cfg.relay)
+        if self.cfg.sequence == "switch":
+            self.board.set(self.cfg.relay, False)
+        elif self.powered is not False:
+            self._button_pattern()
+        self.powered = False
+
+    def cycle(self) -> None:
+        self.off()
+        self.sleep(self.cfg.off_time)
+        self.on()
+
+    def release(self) -> None:
+        """Leave the contact open whatever the device's state (the safe relay state)."""
+        if self.cfg.sequence == "button":
+            self.board.set(self.cfg.relay, False)
+
+    def _press(self, seconds: float) -> None:
+        try:
+            self.board.set(self.cfg.relay, True)
+            self.sleep(seconds)
+        finally:
+            self.board.set(self.cfg.relay, False)
+
+    def _button_pattern(self) -> None:
+        t = self.cfg.button
+        self.powered = None  # unknown until the pattern completes
+        self._press(t.short)
+        self.sleep(t.gap)
+        self._press(t.long)

@@ -1,0 +1,83 @@
+"""The phone running the DJI app: its settings, and launching or closing the app.
+
+`App` is the capability claim tests use; backends implement it. Today:
+
+- `sim`: the simulated phone's control agent, reached over SSH like a real host. It
+  answers `hil-app settings | set NAME on|off | launch | close | status`.
+
+Planned: `operator` (asks the person at the bench) and `adb` (Android).
+
+Settings are named in the lab's words: `diagnostics` (GO 4's "send diagnostic data"),
+`local_data_mode`.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+
+from hil.remote.ssh import SshHost
+
+SETTINGS = ("diagnostics", "local_data_mode")
+
+
+class AppError(Exception):
+    """The app did not take a setting or an action."""
+
+
+class App(ABC):
+    name: str
+
+    @abstractmethod
+    def settings(self) -> dict[str, bool]: ...
+
+    @abstractmethod
+    def set(self, setting: str, on: bool) -> None: ...
+
+    @abstractmethod
+    def launch(self) -> None: ...
+
+    @abstractmethod
+    def close(self) -> None: ...
+
+    @abstractmethod
+    def running(self) -> bool: ...
+
+
+class SimApp(App):
+    """The app on a simulated phone, driven through its control agent over SSH."""
+
+    def __init__(self, name: str, ssh: SshHost):
+        self.name = name
+        self.ssh = ssh
+
+    def _cmd(self, *args: str) -> str:
+        return self.ssh.run(["hil-app", *args]).text
+
+    def settings(self) -> dict[str, bool]:
+        out = {}
+        for line in self._cmd("settings").splitlines():
+            key, _, value = line.partition("=")
+            if value not in ("on", "off"):
+                raise AppError(f"phone {self.name}: setting line {line!r} is not NAME=on|off")
+            out[key.strip()] = value == "on"
+        return out
+
+    def set(self, setting: str, on: bool) -> None:
+        if setting not in SETTINGS:
+            raise AppError(f"phone {self.name}: unknown setting {setting!r}; "
+                           f"known: {', '.join(SETTINGS)}")
+        self._cmd("set", setting, "on" if on else "off")
+        if self.settings().get(setting) is not on:
+            raise AppError(f"phone {self.name}: setting {setting} did not take "
+                           f"{'on' if on else 'off'}")
+
+    def launch(self) -> None:
+        self._cmd("launch")
+        if not self.running():
+            raise AppError(f"phone {self.name}: the app is not running after launch")
+
+    def close(self) -> None:
+        self._cmd("close")
+
+    def running(self) -> bool:
+        return self._cmd("status").strip() == "running"

@@ -1,0 +1,200 @@
+"""The simulated bench: every device a sim bench file names, live on this machine.
+
+`SimBench(template).start()` starts, for a bench file with a `[sim]` table:
+- a Numato relay board simulator on a pty;
+- per aircraft: the aircraft and its controller, powered through their relay channels
+  (button or switch, as the bench says), booting for the model's boot time scaled by
+  `sim.time_scale`, speaking MAVLink 2 over UDP on loopback;
+- an SSH server playing the lab gateway (tcpdump, nft) and one per phone (the app's
+  control agent), with fresh host keys in a known_hosts file and a fresh client key;
+- the phones' app behaviour model, whose packets reach the gateway's captures.
+
+It returns the *resolved* bench: the same bench with every "sim" placeholder replaced by
+the live address, written as a plain bench file (`resolved_path`) that the production
+code, `hil power` or a second pytest run can use as they would a real bench.
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+import shutil
+import socket
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import paramiko
+import tomli_w
+
+from hil import bench as benchmod
+from hil.bench import Bench
+from hil.sim.aircraft import SimAircraft
+from hil.sim.app import FAULTS, AppBehaviour
+from hil.sim.gateway import SimGateway
+from hil.sim.numato import NumatoSimulator
+from hil.sim.phone import Air, SimPhone
+from hil.sim.power import SimPowerInput
+from hil.sim.sshd import SimSshServer
+
+log = logging.getLogger("hil.sim")
+
+CONTROLLER_BOOT = 5.0  # seconds, real; scaled like the aircraft's
+SSH_USER = "hil"
+
+
+def _free_udp_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class SimBench:
+    def __init__(self, template: Bench, faults: tuple[str, ...] | None = None,
+                 workdir: Path | None = None):
+        if template.sim is None:
+            raise ValueError(f"bench file {template.path} has no [sim] table: not a sim bench")
+        self.template = template
+        self.faults = tuple(template.sim.faults if faults is None else faults)
+        for f in self.faults:
+            if f not in FAULTS:
+                raise ValueError(f"unknown sim fault {f!r}; known: {', '.join(FAULTS)}")
+        self.scale = template.sim.time_scale
+        self._own_dir = workdir is None
+        self.dir = Path(workdir or tempfile.mkdtemp(prefix="hil-sim-"))
+        self.resolved_path = self.dir / "bench.toml"
+        self._stop = threading.Event()
+        self._threads: list[threading.Thread] = []
+        self.servers: list[SimSshServer] = []
+        self.aircraft: dict[str, SimAircraft] = {}
+        self.inputs: dict[int, SimPowerInput] = {}
+        self.phones: dict[str, SimPhone] = {}
+
+    # -- lifecycle --------------------------------------------------------------------
+    def start(self) -> Bench:
+        try:
+            return self._start()
+        except BaseException:
+            self.stop()
+            raise
+
+    def _start(self) -> Bench:
+        t = self.template
+        raw = copy.deepcopy(t.raw)
+        raw.pop("sim", None)
+        client_key = paramiko.ECDSAKey.generate()
+        key_path = self.dir / "client_key"
+        client_key.write_private_key_file(str(key_path))
+        known_hosts = paramiko.HostKeys()
+        kh_path = self.dir / "known_hosts"
+
+        # relay board and the devices on its channels
+        self.relay = NumatoSimulator(t.relay.channels)
+        self.relay.on_change(self._contact)
+        raw["relay"]["url"] = self.relay.url
+        for name, a in t.aircraft.items():
+            boot = a.model.boot_time * self.scale
+            self.inputs[a.power.relay] = SimPowerInput(a.power.sequence, a.power.button, boot)
+            ctl = SimPowerInput(a.controller.sequence, a.controller.button,
+                                CONTROLLER_BOOT * self.scale)
+            self.inputs[a.controller.relay] = ctl
+            port = _free_udp_port()
+            ac_in = self.inputs[a.power.relay]
+            sim = SimAircraft(port, a.firmware,
+                              aircraft_up=lambda i=ac_in: i.booted(time.monotonic()),
+                              controller_up=lambda i=ctl: i.booted(time.monotonic()))
+            sim.start()
+            self.aircraft[name] = sim
+            raw["aircraft"][name]["link"] = f"udpin:127.0.0.1:{port}"
+            raw["aircraft"][name].pop("firmware", None)
+        raw.setdefault("windows", {})
+        if t.windows.boot is None:
+            raw["windows"]["boot"] = max(
+                t.windows.boot_timeout(a.model, self.scale) for a in t.aircraft.values())
+
+        # gateway
+        self.gateway = SimGateway(self.dir / "gateway-fs", t.gateway.lan_interface)
+        gw_key = paramiko.ECDSAKey.generate()
+        srv = SimSshServer("gateway", gw_key, SSH_USER, client_key, self.gateway.handle).start()
+        self.servers.append(srv)
+        known_hosts.add(f"[127.0.0.1]:{srv.port}", gw_key.get_name(), gw_key)
+        raw["gateway"].update(host="127.0.0.1", port=srv.port, user=SSH_USER,
+                              key=str(key_path), known_hosts=str(kh_path))
+
+        # phones
+        self.air = Air(self.gateway)
+        for pname, p in t.phones.items():
+            linked = self._linked_fn([a for a in t.aircraft.values() if a.phone == pname])
+            behaviour = AppBehaviour(self.scale, p.platform, frozenset(self.faults))
+            phone = SimPhone(pname, p.ip, p.platform, behaviour, self.gateway, self.air, linked)
+            self.phones[pname] = phone
+            hk = paramiko.ECDSAKey.generate()
+            srv = SimSshServer(f"phone-{pname}", hk, SSH_USER, client_key, phone.handle).start()
+            self.servers.append(srv)
+            known_hosts.add(f"[127.0.0.1]:{srv.port}", hk.get_name(), hk)
+            raw["phone"][pname].update(host="127.0.0.1", port=srv.port, user=SSH_USER,
+                                       key=str(key_path), known_hosts=str(kh_path))
+        known_hosts.save(str(kh_path))
+
+        th = threading.Thread(target=self._world_loop, name="sim-world", daemon=True)
+        th.start()
+        self._threads.append(th)
+
+        header = (f"# resolved by the hil simulator from {t.path}\n"
+                  f"# faults: {', '.join(self.faults) or 'none'}; time scale {self.scale}\n")
+        self.resolved_path.write_text(header + tomli_w.dumps(raw))
+        resolved = benchmod.load(self.resolved_path)
+        log.info("simulated bench %s up: relay %s, gateway port %d, faults: %s", t.name,
+                 self.relay.url, self.servers[0].port, ", ".join(self.faults) or "none")
+        return resolved
+
+    def stop(self) -> None:
+        self._stop.set()
+        for th in self._threads:
+            th.join(timeout=2)
+        for s in self.servers:
+            s.stop()
+        for a in self.aircraft.values():
+            a.stop()
+        if getattr(self, "gateway", None):
+            self.gateway.stop()
+        if getattr(self, "relay", None):
+            self.relay.stop()
+        if self._own_dir:
+            shutil.rmtree(self.dir, ignore_errors=True)
+
+    def __enter__(self) -> Bench:
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+    # -- the world --------------------------------------------------------------------
+    def _contact(self, channel: int, closed: bool, t: float) -> None:
+        inp = self.inputs.get(channel)
+        if inp is not None:
+            inp.contact(closed, t)
+
+    def _linked_fn(self, aircraft):
+        pairs = [(self.inputs[a.power.relay], self.inputs[a.controller.relay])
+                 for a in aircraft]
+
+        def linked() -> bool:
+            now = time.monotonic()
+            return any(ac.booted(now) and ctl.booted(now) for ac, ctl in pairs)
+        return linked
+
+    def _world_loop(self) -> None:
+        while not self._stop.is_set():
+            now = time.time()
+            for phone in self.phones.values():
+                phone.tick(now)
+            nxt = self.air.deliver_due(time.time())
+            wait = 0.002 if nxt is None else min(0.002, max(0.0, nxt - time.time()))
+            self._stop.wait(wait)
+
+    def powered(self) -> dict[str, bool]:
+        """Which simulated devices are powered, by bench name ("spark aircraft")."""
+        owners = self.template.channel_owners()
+        return {owners[ch]: inp.powered for ch, inp in self.inputs.items()}

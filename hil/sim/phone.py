@@ -1,0 +1,123 @@
+"""A simulated phone: the app's state, its control agent, and the packets it sends.
+
+The control agent answers, over the simulated bench's SSH server, the commands of the
+`sim` app backend (`hil-app settings | set NAME on|off | launch | close | status`).
+`tick()` asks the app behaviour model what to send now and turns each request into the
+frames a phone would put on the gateway's Wi-Fi: a DNS lookup, then (if the lookup is
+answered) a TLS session with SNI carrying the request's volumes. Frames are handed to an
+`Air` that delivers each to the gateway at its own timestamp.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import heapq
+import ipaddress
+import itertools
+import shlex
+import threading
+import time
+from typing import Callable
+
+from hil.sim import traffic
+from hil.sim.app import AppBehaviour, AppInputs
+from hil.sim.gateway import SimGateway
+
+RESOLVER_IP = "203.0.113.53"  # TEST-NET-3: only ever bytes in a simulated capture
+CLOUD_NET = ipaddress.IPv4Network("198.51.100.0/24")  # TEST-NET-2, stand-in servers
+GATEWAY_MAC = "02:00:00:00:00:01"
+
+
+def server_ip(name: str) -> str:
+    """A stable stand-in address for a cloud name."""
+    h = int.from_bytes(hashlib.sha256(name.encode()).digest()[:2], "big")
+    return str(CLOUD_NET[2 + h % 250])
+
+
+def phone_mac(ip: str) -> str:
+    return "02:00:" + ":".join(f"{b:02x}" for b in ipaddress.IPv4Address(ip).packed)
+
+
+class Air:
+    """Delivers frames to the gateway at their timestamps, in time order."""
+
+    def __init__(self, gateway: SimGateway):
+        self.gateway = gateway
+        self._heap: list = []
+        self._seq = itertools.count()
+        self._lock = threading.Lock()
+
+    def send(self, frames: list[tuple[float, bytes]], src: str, dst: str) -> None:
+        with self._lock:
+            for ts, frame in frames:
+                heapq.heappush(self._heap, (ts, next(self._seq), frame, src, dst))
+
+    def deliver_due(self, now: float) -> float | None:
+        """Deliver what is due; return the time of the next frame, if any."""
+        while True:
+            with self._lock:
+                if not self._heap or self._heap[0][0] > now:
+                    return self._heap[0][0] if self._heap else None
+                ts, _, frame, src, dst = heapq.heappop(self._heap)
+            self.gateway.deliver(ts, frame, src, dst)
+
+
+class SimPhone:
+    def __init__(self, name: str, ip: str, platform: str, behaviour: AppBehaviour,
+                 gateway: SimGateway, air: Air, linked: Callable[[], bool]):
+        self.name, self.ip, self.platform = name, ip, platform
+        self.mac = phone_mac(ip)
+        self.behaviour, self.gateway, self.air, self.linked = behaviour, gateway, air, linked
+        self.settings = {"diagnostics": True, "local_data_mode": False}
+        self.running = False
+        self.lock = threading.Lock()
+        self._ports = itertools.cycle(range(40000, 60000))
+        self._txids = itertools.cycle(range(1, 65536))
+        self.sent: list[tuple[float, str, bool]] = []  # (time, name, reached) for debugging
+
+    # -- control agent ----------------------------------------------------------------
+    def handle(self, line: str, stdin: bytes) -> tuple[int, bytes, bytes]:
+        argv = shlex.split(line)
+        if argv[:1] != ["hil-app"]:
+            return 127, b"", f"sh: 1: {argv[0] if argv else ''}: not found\n".encode()
+        args = argv[1:]
+        with self.lock:
+            if args == ["settings"]:
+                text = "".join(f"{k}={'on' if v else 'off'}\n" for k, v in self.settings.items())
+                return 0, text.encode(), b""
+            if len(args) == 3 and args[0] == "set":
+                if args[1] not in self.settings or args[2] not in ("on", "off"):
+                    return 2, b"", f"hil-app: cannot set {args[1]!r} to {args[2]!r}\n".encode()
+                self.settings[args[1]] = args[2] == "on"
+                return 0, b"", b""
+            if args == ["launch"]:
+                self.running = True
+                return 0, b"", b""
+            if args == ["close"]:
+                self.running = False
+                return 0, b"", b""
+            if args == ["status"]:
+                return 0, b"running\n" if self.running else b"closed\n", b""
+        return 2, b"", f"hil-app: unknown command {' '.join(args)!r}\n".encode()
+
+    # -- traffic ----------------------------------------------------------------------
+    def tick(self, now: float) -> None:
+        with self.lock:
+            inputs = AppInputs(self.running, self.linked(), self.gateway.is_cut(self.ip),
+                               dict(self.settings))
+        for req in self.behaviour.tick(now, inputs):
+            self._request(now, req.name, req.up, req.down, reached=not inputs.cut)
+
+    def _request(self, t: float, name: str, up: int, down: int, reached: bool) -> None:
+        ip = server_ip(name)
+        frames = traffic.dns_lookup(t, self.ip, self.mac, RESOLVER_IP, GATEWAY_MAC, name, ip,
+                                    answered=reached, sport=next(self._ports),
+                                    txid=next(self._txids))
+        self.air.send(frames, self.ip, RESOLVER_IP)
+        self.sent.append((t, name, reached))
+        if not reached:
+            return
+        start = frames[-1][0] + 0.0005
+        frames = traffic.tls_session(start, self.ip, self.mac, next(self._ports), ip,
+                                     GATEWAY_MAC, name, up, down, reachable=True)
+        self.air.send(frames, self.ip, ip)

@@ -1,0 +1,58 @@
+"""How a simulated device reacts to its relay contact: a power switch or a DJI button.
+
+Pure: feed contact changes with their (monotonic) times, ask whether the device is
+powered and booted. A `button` device toggles power on a short press followed by a long
+press, like a DJI battery or controller; a single press, or a long press that is too
+short, does nothing. Thresholds come from the same bench entry the harness presses with.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from hil.models import ButtonTiming
+
+
+@dataclass
+class SimPowerInput:
+    sequence: str  # "button" | "switch"
+    timing: ButtonTiming
+    boot_time: float  # seconds, already scaled
+    powered: bool = False
+    powered_at: float | None = None
+    _pressed_at: float | None = None
+    _short_released_at: float | None = None
+
+    def contact(self, closed: bool, t: float) -> None:
+        if self.sequence == "switch":
+            self._set(closed, t)
+            return
+        if closed:
+            self._pressed_at = t
+            return
+        if self._pressed_at is None:
+            return
+        held = t - self._pressed_at
+        short_max = (self.timing.short + self.timing.long) / 2
+        long_min = 0.75 * self.timing.long
+        gap_max = 3 * self.timing.gap + 0.05
+        if held < short_max:
+            self._short_released_at = t
+        elif held >= long_min and self._short_released_at is not None \
+                and self._pressed_at - self._short_released_at <= gap_max:
+            self._set(not self.powered, t)
+            self._short_released_at = None
+        else:
+            self._short_released_at = None
+        self._pressed_at = None
+
+    def _set(self, on: bool, t: float) -> None:
+        if on and not self.powered:
+            self.powered_at = t
+        self.powered = on
+        if not on:
+            self.powered_at = None
+
+    def booted(self, now: float) -> bool:
+        return self.powered and self.powered_at is not None \
+            and now - self.powered_at >= self.boot_time

@@ -1,0 +1,109 @@
+"""A station: one aircraft of the bench with everything a claim test drives for it.
+
+It bundles the aircraft's and controller's power sequences, its link, its phone's app and
+the phone's IP, over the bench-wide relay board and gateway. `power_on()` runs the whole
+start: controller, aircraft, wait for the link within the boot window (logging progress),
+read the firmware version. `make_safe()` is the teardown: both devices off, the phone's
+uplink restored, each step attempted even when an earlier one fails.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+
+from hil.bench import AircraftConfig, Bench, PhoneConfig
+from hil.link.mavlink import MavlinkLink
+from hil.power.relay import RelayBoard
+from hil.power.sequence import PowerSequence
+from hil.remote.gateway import Gateway
+from hil.remote.phone import App, SimApp
+from hil.remote.ssh import SshHost
+
+log = logging.getLogger("hil.station")
+
+
+def ssh_for_phone(phone: PhoneConfig) -> SshHost:
+    s = phone.ssh
+    return SshHost(s.host, s.port, s.user, s.key, s.known_hosts, role=f"phone {phone.name}")
+
+
+def make_app(phone: PhoneConfig) -> App:
+    if phone.backend == "sim":
+        return SimApp(phone.name, ssh_for_phone(phone))
+    raise ValueError(f"phone {phone.name}: backend {phone.backend!r} is not implemented yet")
+
+
+@dataclass
+class Station:
+    bench: Bench
+    config: AircraftConfig
+    board: RelayBoard
+    gateway: Gateway
+    app: App
+    link: MavlinkLink
+    aircraft_power: PowerSequence = field(init=False)
+    controller_power: PowerSequence = field(init=False)
+    firmware: str | None = None
+
+    def __post_init__(self):
+        name = self.config.name
+        self.aircraft_power = PowerSequence(self.board, self.config.power, f"{name} aircraft")
+        self.controller_power = PowerSequence(self.board, self.config.controller,
+                                              f"{name} controller")
+
+    @property
+    def name(self) -> str:
+        return self.config.name
+
+    @property
+    def phone(self) -> PhoneConfig:
+        return self.bench.phones[self.config.phone]
+
+    @property
+    def boot_timeout(self) -> float:
+        return self.bench.windows.boot_timeout(self.config.model, self.bench.time_scale)
+
+    def power_on(self, act) -> str:
+        """Power the controller then the aircraft, wait until ready, return the firmware.
+
+        `act(what, fn)` records each step as an action of the current phase.
+        """
+        act(f"power on {self.name} controller", self.controller_power.on)
+        act(f"power on {self.name} aircraft", self.aircraft_power.on)
+        timeout = self.boot_timeout
+        act(f"wait for {self.name} link (up to {timeout:.2f} s)",
+            lambda: self.link.wait_ready(timeout, progress_every=max(timeout / 10, 0.05)))
+        self.firmware = self.link.firmware_version()
+        act(f"{self.name} ready, firmware {self.firmware}")
+        return self.firmware
+
+    def power_off(self, act=None) -> None:
+        run = act or (lambda what, fn: fn())
+        run(f"power off {self.name} aircraft", self.aircraft_power.off)
+        run(f"power off {self.name} controller", self.controller_power.off)
+
+    def make_safe(self) -> list[str]:
+        """Return the bench to a safe state; return the problems met (never raises)."""
+        problems = []
+        steps = [
+            ("aircraft off", lambda: self._off(self.aircraft_power)),
+            ("controller off", lambda: self._off(self.controller_power)),
+            ("uplink restored", lambda: self.gateway.restore_uplink(self.phone.ip)),
+        ]
+        for what, fn in steps:
+            try:
+                fn()
+            except Exception as e:  # keep going: every later step matters as much
+                log.error("%s: could not make safe (%s): %s", self.name, what, e)
+                problems.append(f"{what}: {e}")
+        return problems
+
+    @staticmethod
+    def _off(seq: PowerSequence) -> None:
+        if seq.powered is not False:
+            if seq.powered is None and seq.cfg.sequence == "button":
+                seq.release()  # state unknown: never press blindly, just let go
+                return
+            seq.off()
+        seq.release()
