@@ -313,8 +313,8 @@ class _Parser:
         if not 0 <= ch < relay.channels:
             raise self.fail(
                 f"{where}.relay",
-                f"channel {ch} does not exist on a {relay.channels}-channel {relay.driver} "
-                f"board (channels 0-{relay.channels - 1})",
+                f"channel {ch} does not exist on {_a(relay.channels)} {relay.channels}-channel "
+                f"{relay.driver} board (channels 0-{relay.channels - 1})",
             )
         seq = self.value(d, "sequence", where, str, default_seq, choices=SEQUENCES)
         b = model.button
@@ -376,6 +376,10 @@ class _Parser:
             if v is not None and v <= 0:
                 raise self.fail(f"windows.{k}", f"{v} must be a positive number of seconds")
         return Windows(boot, observe)
+
+
+def _a(n: int) -> str:
+    return "an" if str(n).startswith("8") or n in (11, 18) else "a"
 
 
 def _join(where: str, key: str) -> str:

@@ -42,6 +42,9 @@ class App(ABC):
     @abstractmethod
     def running(self) -> bool: ...
 
+    def disconnect(self) -> None:
+        """Release the backend's connection (the app keeps its state)."""
+
 
 class SimApp(App):
     """The app on a simulated phone, driven through its control agent over SSH."""
@@ -81,3 +84,6 @@ class SimApp(App):
 
     def running(self) -> bool:
         return self._cmd("status").strip() == "running"
+
+    def disconnect(self) -> None:
+        self.ssh.close()

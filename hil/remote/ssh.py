@@ -89,6 +89,8 @@ class SshHost:
             raise SshError(f"{self.where}: SSH failed: {e}") from None
         except (OSError, socket.timeout) as e:
             raise SshError(f"{self.where}: cannot connect: {e}") from None
+        # small request/answer exchanges: without this, Nagle and delayed ACKs add ~40 ms
+        client.get_transport().sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self._client = client
         log.debug("connected to %s", self.where)
         return client

@@ -16,6 +16,7 @@ from typing import Callable
 import paramiko
 
 log = logging.getLogger("hil.sim.sshd")
+logging.getLogger("hil.sim.sshd.transport").setLevel(logging.CRITICAL)
 
 Handler = Callable[[str, bytes], tuple[int, bytes, bytes]]
 
@@ -94,7 +95,10 @@ class SimSshServer:
             threading.Thread(target=self._serve, args=(conn,), daemon=True).start()
 
     def _serve(self, conn: socket.socket) -> None:
+        conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         t = paramiko.Transport(conn)
+        # a client that hangs up is normal for a server; keep paramiko's noise out of the bench log
+        t.set_log_channel("hil.sim.sshd.transport")
         t.add_server_key(self.host_key)
         iface = _Iface(self)
         try:

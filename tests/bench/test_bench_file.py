@@ -1,0 +1,115 @@
+"""Bench files: the default loads; each kind of bad input names the file, the key, the fix."""
+
+import subprocess
+import sys
+import tomllib
+from pathlib import Path
+
+import pytest
+import tomli_w
+
+from hil import bench
+
+ROOT = Path(__file__).resolve().parents[2]
+SIM = ROOT / "benches" / "sim.toml"
+EXAMPLE = ROOT / "benches" / "example-lab.toml"
+
+
+def write(tmp_path, raw) -> Path:
+    p = tmp_path / "lab.toml"
+    p.write_text(tomli_w.dumps(raw))
+    return p
+
+
+def sim_raw():
+    return tomllib.loads(SIM.read_text())
+
+
+def test_sim_bench_loads_with_all_four_models():
+    b = bench.load(SIM)
+    assert {a.model.id for a in b.aircraft.values()} == {"spark", "mavic", "phantom4pro",
+                                                         "inspire2"}
+    assert b.sim is not None and b.sim.faults == ()
+    assert b.channel_owners()[0] == "spark aircraft"
+
+
+def test_example_real_bench_loads():
+    b = bench.load(EXAMPLE)
+    assert b.sim is None
+    assert b.gateway.ssh.known_hosts == EXAMPLE.parent / "known_hosts"
+
+
+@pytest.mark.parametrize("mutate, key, words", [
+    (lambda r: r["aircraft"]["spark"]["power"].update(relay=9),
+     "aircraft.spark.power.relay", "channel 9 does not exist on an 8-channel numato board"),
+    (lambda r: r["aircraft"]["spark"].update(model="mavic3"),
+     "aircraft.spark.model", "unknown model 'mavic3'; known models: spark, mavic"),
+    (lambda r: r["relay"].update(driver="sainsmart"),
+     "relay.driver", "'sainsmart' is not one of: numato"),
+    (lambda r: r["relay"].update(chanels=8),
+     "relay.chanels", "unknown key; known keys here: driver, url, channels"),
+    (lambda r: r["relay"].update(channels="8"),
+     "relay.channels", "must be int, not a string '8'"),
+    (lambda r: r["aircraft"]["mavic"]["controller"].update(relay=0),
+     "aircraft.mavic.controller.relay", "channel 0 is already used by aircraft.spark.power"),
+    (lambda r: r["aircraft"]["spark"].update(phone="nokia"),
+     "aircraft.spark.phone", "no [phone.nokia] in this bench"),
+    (lambda r: r["phone"]["pixel-spark"].update(ip="192.168.1.5"),
+     "phone.pixel-spark.ip", "outside gateway.lan_subnet 10.20.0.0/24"),
+    (lambda r: r["windows"].update(observe=-1),
+     "windows.observe", "must be a positive number of seconds"),
+    (lambda r: r["sim"].update(faults=["ldm_lek"]),
+     "sim.faults[0]", "unknown fault 'ldm_lek'"),
+    (lambda r: r.pop("gateway"), "gateway", "missing table"),
+    (lambda r: r.pop("sim"), "relay.url", '"sim" is only allowed in a simulated bench'),
+])
+def test_bad_bench_names_file_key_and_fix(tmp_path, mutate, key, words):
+    raw = sim_raw()
+    mutate(raw)
+    path = write(tmp_path, raw)
+    with pytest.raises(bench.BenchError) as e:
+        bench.load(path)
+    msg = str(e.value)
+    assert msg.startswith(f"bench file {path}: {key}: "), msg
+    assert words in msg
+
+
+def test_not_toml_and_missing_file(tmp_path):
+    p = tmp_path / "broken.toml"
+    p.write_text("[relay\ndriver = 'numato'\n")
+    with pytest.raises(bench.BenchError, match=r"broken.toml: not valid TOML: .*line 1"):
+        bench.load(p)
+    with pytest.raises(bench.BenchError, match=r"nope.toml: not found"):
+        bench.load(tmp_path / "nope.toml")
+
+
+@pytest.mark.parametrize("mutate, words", [
+    (lambda r: r["aircraft"]["spark"]["power"].update(relay=9),
+     "aircraft.spark.power.relay: channel 9 does not exist"),
+    (lambda r: r["aircraft"]["spark"].update(model="mavic3"),
+     "aircraft.spark.model: unknown model 'mavic3'"),
+    (lambda r: r.update(relay="numato"), "relay: must be a table"),
+])
+def test_pytest_stops_with_one_clear_line_and_no_traceback(tmp_path, mutate, words):
+    raw = sim_raw()
+    mutate(raw)
+    path = write(tmp_path, raw)
+    res = subprocess.run([sys.executable, "-m", "pytest", "claims", "--bench", str(path),
+                          "-p", "no:cacheprovider", "-q"], cwd=ROOT, capture_output=True,
+                         text=True, timeout=120)
+    out = res.stdout + res.stderr
+    assert res.returncode == 4, out  # pytest's usage error
+    assert f"ERROR: bench file {path}: {words}" in out
+    assert "Traceback" not in out and "hil/" not in out.replace(str(path), "")
+
+
+def test_cli_check_reports_error_without_traceback(tmp_path):
+    raw = sim_raw()
+    raw["aircraft"]["spark"]["power"]["relay"] = 12
+    path = write(tmp_path, raw)
+    res = subprocess.run([sys.executable, "-m", "hil.cli", "check", str(path)],
+                         capture_output=True, text=True, timeout=60)
+    assert res.returncode == 2
+    assert res.stderr.strip() == (f"hil: bench file {path}: aircraft.spark.power.relay: "
+                                  "channel 12 does not exist on an 8-channel numato board "
+                                  "(channels 0-7)")
