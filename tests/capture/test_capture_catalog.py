@@ -1,0 +1,136 @@
+"""The endpoint catalog: loading, validation, classification."""
+
+from __future__ import annotations
+
+import pytest
+
+from hil.capture.catalog import CATEGORIES, Catalog, CatalogError
+
+SOURCE = "public analyses of DJI GO 4 traffic (unverified until a lab capture confirms)"
+
+
+def entry(pattern, category="media", source="test", verified="false"):
+    return (
+        f'[[endpoint]]\npattern = "{pattern}"\ncategory = "{category}"\n'
+        f'source = "{source}"\nverified = {verified}\n'
+    )
+
+
+def catalog(*entries) -> Catalog:
+    return Catalog.from_toml("version = 1\n" + "".join(entries), "test.toml")
+
+
+def test_categories_are_exactly_the_designed_set():
+    assert set(CATEGORIES) == {
+        "media", "flightlog", "diagnostics", "nfz", "firmware", "app-update",
+        "account", "activation", "maps", "os", "unknown",
+    }  # fmt: skip
+
+
+def test_packaged_catalog():
+    cat = Catalog.load()
+    assert cat.version == 1
+    assert cat.origin.endswith("endpoints.toml")
+    assert all(not ep.verified and ep.source == SOURCE for ep in cat.endpoints)
+    expected = {
+        "mydjiflight.dji.com": "flightlog",
+        "flysafe-api.dji.com": "nfz",
+        "statistical-report.djiservice.org": "diagnostics",
+        "www.skypixel.com": "media",
+        "active.dji.com": "activation",
+        "account-api.dji.com": "account",
+        "dl.djicdn.com": "firmware",
+        "connectivitycheck.gstatic.com": "os",
+        "android.clients.google.com": "os",
+        "www.googleapis.com": "os",
+        "captive.apple.com": "os",
+        "p12-contacts.icloud.com": "os",
+        "time.apple.com": "os",
+        "gs.apple.com": "os",
+    }
+    assert {name: cat.category(name) for name in expected} == expected
+    assert cat.category("skypixel.com") == "unknown"  # wildcard: subdomains only
+    assert cat.category("dji.com") == "unknown"
+
+
+def test_load_from_a_path(tmp_path):
+    path = tmp_path / "lab.toml"
+    path.write_text("version = 1\n" + entry("*.example.com", "maps"))
+    cat = Catalog.load(path)
+    assert cat.classify("tiles.example.com").category == "maps"
+    assert cat.origin == str(path)
+
+
+def test_matching_rules():
+    cat = catalog(
+        entry("*.dji.com", "unknown"),
+        entry("*.api.dji.com", "account"),
+        entry("flysafe.api.dji.com", "nfz"),
+        entry("dji.com", "maps"),
+    )
+    assert cat.classify("x.dji.com").pattern == "*.dji.com"
+    assert cat.classify("a.b.dji.com").pattern == "*.dji.com"  # any depth
+    assert cat.classify("x.api.dji.com").pattern == "*.api.dji.com"  # longest wins
+    assert cat.classify("api.dji.com").pattern == "*.dji.com"  # not *.api.dji.com itself
+    assert cat.classify("flysafe.api.dji.com").pattern == "flysafe.api.dji.com"  # exact wins
+    assert cat.classify("FlySafe.API.dji.com.").category == "nfz"  # case, trailing dot
+    assert cat.classify("dji.com").category == "maps"
+    assert cat.classify("notdji.com") is None
+    assert cat.classify("") is None
+    assert cat.classify(None) is None
+    assert cat.category(None) == "unknown"
+
+
+def test_pattern_case_is_normalised():
+    cat = catalog(entry("WWW.Example.COM"))
+    assert cat.classify("www.example.com").pattern == "www.example.com"
+
+
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        (
+            "version = 1\n" + entry("a.example") + entry("b.example", "medai"),
+            (
+                "endpoint catalog test.toml: endpoint #2 (pattern 'b.example'): "
+                "key 'category': unknown category 'medai'; expected one of: media, flightlog,"
+            ),
+        ),
+        (
+            "version = 1\n" + entry("a.example").replace("source", "sauce"),
+            "endpoint catalog test.toml: endpoint #1: unknown key 'sauce'",
+        ),
+        (
+            "version = 1\n" + entry("a.example").replace('category = "media"\n', ""),
+            "endpoint catalog test.toml: endpoint #1: missing key 'category'",
+        ),
+        (
+            "version = 1\n" + entry("a.example", verified='"no"'),
+            "endpoint #1: key 'verified' must be a boolean, got 'no'",
+        ),
+        (
+            "version = 1\n" + entry("a.example") + entry("A.example"),
+            "endpoint #2: pattern 'a.example' already listed as endpoint #1",
+        ),
+        ("version = 1\n" + entry("a.*.example"), "endpoint #1 (pattern 'a.*.example'): key"),
+        ("version = 1\n" + entry("*"), "'*' is only allowed as the whole first label"),
+        ("version = 1\n" + entry("a..example"), "empty label"),
+        ("version = 1\n" + entry("a b.example"), "label 'a b' has characters"),
+        ("version = 1\n" + entry("a.example", source=" "), "key 'source' is empty"),
+        ("version = 2\n", "unsupported catalog version 2 (this harness reads version 1)"),
+        (entry("a.example"), "missing 'version'"),
+        ("version = 1\nendpoints = []\n", "unknown top-level key 'endpoints'"),
+        ("version = 1\nendpoint = 3\n", "'endpoint' must be an array of tables"),
+        ("version = 1\n[[endpoint]\n", "endpoint catalog test.toml: invalid TOML:"),
+    ],
+)
+def test_bad_catalogs_are_named_precisely(text, message):
+    with pytest.raises(CatalogError) as info:
+        Catalog.from_toml(text, "test.toml")
+    assert message in str(info.value)
+
+
+def test_missing_file_is_named(tmp_path):
+    path = tmp_path / "nope.toml"
+    with pytest.raises(CatalogError, match=f"endpoint catalog {path}: cannot read"):
+        Catalog.load(path)

@@ -1,0 +1,88 @@
+"""The simulator's pure models: button presses, and the app's behaviour per fault."""
+
+from hil.models import ButtonTiming
+from hil.sim.app import DIAGNOSTICS, NFZ, AppBehaviour, AppInputs
+from hil.sim.power import SimPowerInput
+
+T = ButtonTiming(short=0.3, gap=0.3, long=2.2)
+
+
+def press(inp, t, held):
+    inp.contact(True, t)
+    inp.contact(False, t + held)
+    return t + held
+
+
+def test_button_short_then_long_toggles_power_and_boots():
+    inp = SimPowerInput("button", T, boot_time=20)
+    t = press(inp, 0.0, 0.3)
+    t = press(inp, t + 0.3, 2.2)
+    assert inp.powered and not inp.booted(t + 19) and inp.booted(t + 20)
+    t = press(inp, t + 30, 0.3)
+    press(inp, t + 0.3, 2.2)
+    assert not inp.powered
+
+
+def test_button_patterns_that_do_nothing():
+    for pattern in ([0.3], [2.2], [0.3, 1.0], [2.2, 0.3]):
+        inp = SimPowerInput("button", T, boot_time=0)
+        t = 0.0
+        for held in pattern:
+            t = press(inp, t, held) + 0.3
+        assert not inp.powered, pattern
+    inp = SimPowerInput("button", T, boot_time=0)
+    t = press(inp, 0.0, 0.3)
+    press(inp, t + 5.0, 2.2)  # the long press came too late after the short one
+    assert not inp.powered
+
+
+def test_switch_follows_the_contact():
+    inp = SimPowerInput("switch", T, boot_time=1)
+    inp.contact(True, 0.0)
+    assert inp.powered and inp.booted(1.0)
+    inp.contact(False, 2.0)
+    assert not inp.powered and not inp.booted(3.0)
+
+
+def run(beh, inputs, until=30.0, step=0.5):
+    sent = []
+    t = 0.0
+    while t <= until:
+        sent += [(t, r.name) for r in beh.tick(t, inputs(t))]
+        t += step
+    return sent
+
+
+def linked_at(t0, settings=None, cut=lambda t: False):
+    return lambda t: AppInputs(True, t >= t0, cut(t), settings or {"diagnostics": True})
+
+
+def names(sent):
+    return [n for _, n in sent]
+
+
+def test_app_sends_nfz_then_diagnostics_after_link_up():
+    sent = run(AppBehaviour(1.0, "ios"), linked_at(5.0))
+    assert sent == [(6.0, NFZ), (7.0, DIAGNOSTICS)]
+
+
+def test_diagnostics_setting_and_faults():
+    off = {"diagnostics": False}
+    assert DIAGNOSTICS not in names(run(AppBehaviour(1.0, "ios"), linked_at(0, off)))
+    beh = AppBehaviour(1.0, "ios", frozenset({"diagnostics_ignore_setting"}))
+    assert DIAGNOSTICS in names(run(beh, linked_at(0, off)))
+    beh = AppBehaviour(1.0, "ios", frozenset({"no_diagnostics"}))
+    assert names(run(beh, linked_at(0))) == [NFZ]
+
+
+def test_nfz_retried_while_cut_diagnostics_dropped():
+    sent = run(AppBehaviour(1.0, "ios"), linked_at(0, cut=lambda t: t < 20))
+    assert names(sent).count(DIAGNOSTICS) == 1
+    nfz_times = [t for t, n in sent if n == NFZ]
+    assert nfz_times == [1.0, 9.0, 17.0, 25.0]  # the last one after the restore
+
+
+def test_time_scale_and_android_noise():
+    sent = run(AppBehaviour(0.01, "android"), linked_at(0.0), until=0.5, step=0.005)
+    assert sent[0][1] == NFZ and abs(sent[0][0] - 0.01) < 0.006
+    assert "connectivitycheck.gstatic.com" in names(sent)
