@@ -6,7 +6,6 @@ printed at the end is the suite's fault detection.
 """
 
 import json
-import shutil
 import subprocess
 import sys
 import tomllib
@@ -14,6 +13,8 @@ from pathlib import Path
 
 import pytest
 import tomli_w
+
+from fixtures.tools import need_tool
 
 ROOT = Path(__file__).resolve().parents[2]
 MODELS = ("spark", "mavic", "phantom4pro", "inspire2")
@@ -54,15 +55,20 @@ def test_each_fault_fails_exactly_its_claims(tmp_path, fault):
     assert res.returncode == (1 if EXPECTED[fault] else 0)
     junit = (tmp_path / "junit.xml").read_text()
     assert 'name="model" value="spark"' in junit and 'name="bench" value="sim"' in junit
-    if shutil.which("tshark"):
-        pcap = Path(results[0]["pcap"])
-        t = subprocess.run(["tshark", "-r", str(pcap), "-T", "fields", "-e",
-                            "tls.handshake.extensions_server_name"],
-                           capture_output=True, text=True, timeout=120)
-        complaints = [line for line in t.stderr.splitlines()
-                      if line.strip() and "Running as user" not in line]
-        assert t.returncode == 0 and not complaints, t.stderr
-        assert "flysafe-api.dji.com" in t.stdout
+
+
+def test_sim_capture_reads_cleanly_in_tshark(tmp_path):
+    tshark = need_tool("tshark")
+    res, results = run_suite(tmp_path, "-m", "spark", "-k", "k4")
+    assert [r["status"] for r in results] == ["pass"], res.stdout[-3000:]
+    t = subprocess.run([tshark, "-r", results[0]["pcap"], "-T", "fields", "-e",
+                        "tls.handshake.extensions_server_name", "-e", "dns.qry.name"],
+                       capture_output=True, text=True, timeout=120)
+    complaints = [line for line in t.stderr.splitlines()
+                  if line.strip() and "Running as user" not in line]
+    assert t.returncode == 0 and not complaints, t.stderr
+    assert "flysafe-api.dji.com" in t.stdout
+    assert "statistical-report.djiservice.org" in t.stdout
 
 
 def test_marker_selects_exactly_those_models(tmp_path):
