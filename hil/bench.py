@@ -278,7 +278,8 @@ class _Parser:
         try:
             subnet = ipaddress.IPv4Network(subnet_s)
         except ValueError as e:
-            raise self.fail("gateway.lan_subnet", f"{subnet_s!r} is not an IPv4 network: {e}")
+            raise self.fail("gateway.lan_subnet",
+                            f"{subnet_s!r} is not an IPv4 network: {e}") from None
         capture_dir = self.value(g, "capture_dir", "gateway", str, "/tmp/hil-captures")
         return GatewayConfig(ssh, iface, subnet, capture_dir)
 

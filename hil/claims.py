@@ -16,8 +16,9 @@ Judges never do I/O. "Internet" means any address outside the bench's LAN subnet
 from __future__ import annotations
 
 import ipaddress
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any, Iterable
+from typing import Any
 
 PASS, FAIL, ERROR = "pass", "fail", "error"
 

@@ -13,9 +13,10 @@ from __future__ import annotations
 import html
 import json
 import time
+from collections.abc import Callable
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 SCHEMA = 1
 
@@ -68,7 +69,7 @@ class Evidence:
         v = self.verdict or {"status": "error", "reasons": ["not judged"]}
         colour = {"pass": "#1a7f37", "fail": "#cf222e"}.get(v["status"], "#9a6700")
         parts = [
-            f'<div class="hil-evidence" style="font-family:sans-serif;font-size:13px">',
+            '<div class="hil-evidence" style="font-family:sans-serif;font-size:13px">',
             f'<p><b style="color:{colour}">{e(v["status"].upper())}</b> '
             f"{e(self.claim)} on <b>{e(self.aircraft)}</b> ({e(self.model)}), firmware "
             f"{e(self.firmware or 'unknown')}, bench {e(self.bench)}, phone {e(self.phone)}</p>",

@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 from hil import claims
 from hil.capture.analyze import analyze
@@ -48,7 +48,7 @@ class ClaimRun:
         self.analysis = None
 
     # -- during the test --------------------------------------------------------------
-    def open(self) -> "ClaimRun":
+    def open(self) -> ClaimRun:
         self.folder.mkdir(parents=True, exist_ok=True)
         name = f"{self.station.bench.name}-{self.station.name}-{int(time.time() * 1000)}"
         self.capture = self.gateway.start_capture(self.station.phone.ip, name)

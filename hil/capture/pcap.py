@@ -258,7 +258,7 @@ def _read_pcapng(src: _Source) -> Iterator[Packet]:
         body = _read_block_rest(src, endian, offset, total, 8, 12, where)
         if btype == _IDB:
             interfaces.append(_parse_idb(src, endian, body, offset, where))
-        elif btype == _EPB or btype == _OPB:
+        elif btype in (_EPB, _OPB):
             count += 1
             yield _parse_packet_block(src, endian, btype, body, interfaces, offset, where)
         elif btype == _SPB:

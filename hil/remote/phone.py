@@ -42,7 +42,7 @@ class App(ABC):
     @abstractmethod
     def running(self) -> bool: ...
 
-    def disconnect(self) -> None:
+    def disconnect(self) -> None:  # noqa: B027 - optional for backends without a connection
         """Release the backend's connection (the app keeps its state)."""
 
 

@@ -87,7 +87,7 @@ class SshHost:
                 raise SshError(f"{self.where}: host key not in {self.known_hosts}; refusing "
                                "to connect. Add the host's key there after checking it.") from None
             raise SshError(f"{self.where}: SSH failed: {e}") from None
-        except (OSError, socket.timeout) as e:
+        except (TimeoutError, OSError) as e:
             raise SshError(f"{self.where}: cannot connect: {e}") from None
         # small request/answer exchanges: without this, Nagle and delayed ACKs add ~40 ms
         client.get_transport().sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)

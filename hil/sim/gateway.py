@@ -140,7 +140,7 @@ class SimGateway:
         for p in pids:
             pid = int(p)
             if pid not in self.captures:
-                return _err(1, f"sh: 1: kill: No such process")
+                return _err(1, "sh: 1: kill: No such process")
             if sig != "0":
                 self._end_capture(pid)
         return status, b"", b""

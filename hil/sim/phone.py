@@ -16,8 +16,7 @@ import ipaddress
 import itertools
 import shlex
 import threading
-import time
-from typing import Callable
+from collections.abc import Callable
 
 from hil.sim import traffic
 from hil.sim.app import AppBehaviour, AppInputs

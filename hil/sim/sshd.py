@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import socket
 import threading
-from typing import Callable
+from collections.abc import Callable
 
 import paramiko
 
@@ -22,7 +22,7 @@ Handler = Callable[[str, bytes], tuple[int, bytes, bytes]]
 
 
 class _Iface(paramiko.ServerInterface):
-    def __init__(self, server: "SimSshServer"):
+    def __init__(self, server: SimSshServer):
         self.server = server
         self.commands: dict[int, bytes] = {}
         self.ready: dict[int, threading.Event] = {}
@@ -60,7 +60,7 @@ class SimSshServer:
         self._transports: list[paramiko.Transport] = []
         self._stop = threading.Event()
 
-    def start(self) -> "SimSshServer":
+    def start(self) -> SimSshServer:
         s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         s.bind(("127.0.0.1", 0))
@@ -88,7 +88,7 @@ class SimSshServer:
         while not self._stop.is_set():
             try:
                 conn, _ = self._sock.accept()
-            except socket.timeout:
+            except TimeoutError:
                 continue
             except OSError:
                 return

@@ -12,13 +12,14 @@ from pathlib import Path
 
 import pytest
 
+from fixtures.tools import need_tool
 from hil.capture.analyze import analyze
 from hil.capture.decode import decode
 from hil.capture.pcap import read_packets
 from hil.capture.tls import HelloStatus, scan_client_hello
 
 SHARED = Path(__file__).resolve().parents[2] / ".." / "shared" / "pcaps"
-TSHARK = shutil.which("tshark")
+TSHARK = shutil.which("tshark") or "tshark"
 
 pytestmark = pytest.mark.skipif(
     not SHARED.is_dir(), reason=f"public captures not found at {SHARED.resolve()}"
@@ -109,13 +110,13 @@ def tshark_names(path: Path) -> tuple[set[str], set[str]]:
     return snis, qnames
 
 
-@pytest.mark.skipif(TSHARK is None, reason="tshark is not installed to cross-check")
 @pytest.mark.parametrize(
     "name",
     ["tls_2_reasms.pcapng", "chrome.pcap", "tls_with_huge_ch.pcapng", "instagram.pcap",
      "dns.pcap", "android.pcap"],
 )  # fmt: skip
 def test_same_names_as_tshark(name):
+    need_tool("tshark")
     path = shared(name)
     result = analyze(path)
     assert tshark_names(path) == (

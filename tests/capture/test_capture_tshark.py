@@ -7,14 +7,17 @@ import subprocess
 
 import pytest
 
+from fixtures.tools import need_tool
 from hil.capture.analyze import analyze
 from hil.capture.pcap import PcapWriter
 from hil.sim import traffic
 
-TSHARK = shutil.which("tshark")
-pytestmark = pytest.mark.skipif(
-    TSHARK is None, reason="tshark is not installed (apt-get install tshark) to cross-check"
-)
+TSHARK = shutil.which("tshark") or "tshark"
+
+
+@pytest.fixture(autouse=True)
+def _tshark():
+    need_tool("tshark")
 
 PHONE, PHONE_MAC, GW_MAC, RESOLVER = (
     "10.20.0.34",

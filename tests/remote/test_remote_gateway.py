@@ -9,11 +9,11 @@ from hil.capture.analyze import analyze
 from hil.remote.gateway import Gateway, GatewayError
 from hil.remote.phone import AppError, SimApp
 from hil.remote.ssh import SshError, SshHost
+from hil.sim import traffic
+from hil.sim.app import AppBehaviour
 from hil.sim.gateway import SimGateway
 from hil.sim.phone import Air, SimPhone
-from hil.sim.app import AppBehaviour
 from hil.sim.sshd import SimSshServer
-from hil.sim import traffic
 
 PHONE = "10.20.0.31"
 
