@@ -26,7 +26,8 @@ DEFAULT_BENCH = Path("benches/sim.toml")
 
 def _check(args) -> int:
     b = benchmod.load(args.bench)
-    print(f"bench {b.name} ({b.path}): {'simulated' if b.sim else 'real'}")
+    kind = "simulated (the harness starts its devices)" if b.sim else "live devices"
+    print(f"bench {b.name} ({b.path}): {kind}")
     print(f"  relay: {b.relay.driver} at {b.relay.url}, {b.relay.channels} channels")
     print(f"  gateway: {b.gateway.ssh.user}@{b.gateway.ssh.host}:{b.gateway.ssh.port} "
           f"({b.gateway.lan_interface}, {b.gateway.lan_subnet})")
@@ -48,7 +49,8 @@ def _sim(args) -> int:
     sim = SimBench(template, faults=tuple(args.fault) if args.fault else None)
     resolved = sim.start()
     stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    for sig in (signal.SIGINT, signal.SIGTERM):  # SIGINT too: a background job ignores it
+        signal.signal(sig, lambda *_: stop.set())
     try:
         print(f"# simulated bench {resolved.name} is up; use it with:\n"
               f"#   pytest --bench {sim.resolved_path}\n"
