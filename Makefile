@@ -21,7 +21,7 @@ test: $(STAMP)
 	$(BIN)/pytest
 
 lint: $(STAMP)
-	$(BIN)/ruff check hil fixtures claims tests perf
+	$(BIN)/ruff check hil fixtures claims tests
 
 clean:
 	rm -rf $(VENV) artifacts .pytest_cache

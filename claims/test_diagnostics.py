@@ -19,13 +19,17 @@ def prepare(claim, station, diagnostics: bool):
         claim.act("launch app", station.app.launch)
 
 
+def power_on_and_observe(claim, station, phase="power-on"):
+    with claim.phase(phase):
+        station.power_on(claim.act)
+        claim.observe()
+
+
 @pytest.mark.claim("K4")
 def test_k4_diagnostics_sent_at_power_on(station, claim):
     """With the app's defaults, diagnostics and NFZ checks go out after power-on."""
     prepare(claim, station, diagnostics=True)
-    with claim.phase("power-on"):
-        station.power_on(claim.act)
-        claim.observe()
+    power_on_and_observe(claim, station)
     claim.judge(lambda ph, ctx: claims.k4_diagnostics_at_power_on(ph["power-on"], ctx))
 
 
@@ -33,9 +37,7 @@ def test_k4_diagnostics_sent_at_power_on(station, claim):
 def test_k5_diagnostics_setting_off(station, claim):
     """With diagnostics off in the app, none go out; the NFZ check is the control."""
     prepare(claim, station, diagnostics=False)
-    with claim.phase("power-on"):
-        station.power_on(claim.act)
-        claim.observe()
+    power_on_and_observe(claim, station)
     claim.judge(lambda ph, ctx: claims.k5_diagnostics_setting_off(
         ph["power-on"], ctx, claim.category_of))
 
@@ -47,9 +49,7 @@ def test_k6_uplink_cut(station, claim):
     with claim.phase("cutting"):  # its flows began before the cut took effect: not judged
         claim.act(f"cut uplink of {station.phone.ip}",
                   lambda: station.gateway.cut_uplink(station.phone.ip))
-    with claim.phase("cut"):
-        station.power_on(claim.act)
-        claim.observe()
+    power_on_and_observe(claim, station, phase="cut")
     with claim.phase("restored"):
         claim.act(f"restore uplink of {station.phone.ip}",
                   lambda: station.gateway.restore_uplink(station.phone.ip))

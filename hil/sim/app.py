@@ -10,7 +10,7 @@ What the model does, following the Kivu findings:
   setting is on, sends diagnostics (`statistical-report.djiservice.org`) after 2 s.
 - A no-fly-zone check that cannot reach the internet is retried every 8 s while the link is
   up; diagnostics that cannot be sent are dropped (not deferred).
-- An Android phone checks connectivity every 15 s whether the app runs or not.
+- An Android phone checks connectivity every 60 s whether the app runs or not.
 
 Fault profiles change this on purpose, one claim each:
 - `no_diagnostics`: diagnostics are never sent (K4 must fail);
@@ -88,8 +88,8 @@ class AppBehaviour:
 
         if self.platform == "android":
             if self._os_due is None:
-                self._os_due = now + self.s(15.0)
+                self._os_due = now + self.s(60.0)
             elif now >= self._os_due:
                 out.append(Request(CONNECTIVITY, 300, 200, "os"))
-                self._os_due = now + self.s(15.0)
+                self._os_due = now + self.s(60.0)
         return out

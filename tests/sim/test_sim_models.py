@@ -83,6 +83,6 @@ def test_nfz_retried_while_cut_diagnostics_dropped():
 
 
 def test_time_scale_and_android_noise():
-    sent = run(AppBehaviour(0.01, "android"), linked_at(0.0), until=0.5, step=0.005)
+    sent = run(AppBehaviour(0.01, "android"), linked_at(0.0), until=1.3, step=0.005)
     assert sent[0][1] == NFZ and abs(sent[0][0] - 0.01) < 0.006
     assert "connectivitycheck.gstatic.com" in names(sent)
