@@ -73,13 +73,9 @@ def _analyze(args) -> int:
     result = analyze(Path(args.capture), catalog)
     flows = sorted(result.flows, key=lambda f: f.bytes_up, reverse=True)
     if args.json:
-        print(json.dumps({
-            "packets": result.packets,
-            "flows": [f.to_dict() for f in flows],
-            "dns": [{"ts": d.ts, "qname": d.qname,
-                     "answers": [str(a[2]) if isinstance(a, tuple) else str(a)
-                                 for a in d.answers]} for d in result.dns],
-        }, indent=2))
+        out = result.to_dict()
+        out["flows"] = [f.to_dict() for f in flows]
+        print(json.dumps(out, indent=2))
         return 0
     print(f"{result.packets} packets, {len(flows)} flows")
     print(f"{'proto':5} {'client':21} {'server':21} {'name':36} {'category':12} "
@@ -109,6 +105,9 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     try:
         return args.fn(args)
+    except BrokenPipeError:  # `hil analyze x.pcap | head`: the reader has all it wants
+        sys.stderr.close()
+        return 0
     except (benchmod.BenchError, ValueError, OSError) as e:
         print(f"hil: {e}", file=sys.stderr)
         return 2

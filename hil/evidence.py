@@ -88,7 +88,8 @@ class Evidence:
             if ph.dns:
                 parts.append("<p>DNS: " + "; ".join(
                     f"+{d['ts'] - t0:.3f} s {e(d['qname'])} -> "
-                    f"{e(', '.join(d['answers']) or 'no answer')}" for d in ph.dns) + "</p>")
+                    f"{e(', '.join(a[2] for a in d['answers']) or 'no answer')}" for d in ph.dns)
+                    + "</p>")
         if self.pcap:
             parts.append(f"<p>capture: <code>{e(self.pcap)}</code></p>")
         for p in self.problems:

@@ -92,9 +92,7 @@ class ClaimRun:
             dns = [d for d in self.analysis.dns if ph.start <= d.ts < end]
             views[ph.name] = PhaseView(ph.name, ph.start, end, list(ph.actions), flows, dns)
             ph.flows = [f.to_dict() for f in flows]
-            ph.dns = [{"ts": d.ts, "qname": d.qname,
-                       "answers": [str(a[2]) if isinstance(a, tuple) else str(a)
-                                   for a in d.answers]} for d in dns]
+            ph.dns = [d.to_dict() for d in dns]
         self.verdict = judge(views, self.context)
         self.evidence.verdict = self.verdict.to_dict()
         self.write()
