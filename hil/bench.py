@@ -24,13 +24,13 @@ from typing import Any
 
 from hil import models
 from hil.models import ButtonTiming, Model
+from hil.sim.faults import FAULTS as KNOWN_FAULTS
 
 SIM = "sim"  # placeholder value the simulator replaces with a live address
 RELAY_DRIVERS = ("numato",)
 PHONE_BACKENDS = ("sim",)
 PLATFORMS = ("android", "ios")
 SEQUENCES = ("button", "switch")
-KNOWN_FAULTS = ("no_diagnostics", "diagnostics_ignore_setting")
 
 
 class BenchError(Exception):

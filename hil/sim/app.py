@@ -12,7 +12,7 @@ What the model does, following the Kivu findings:
   up; diagnostics that cannot be sent are dropped (not deferred).
 - An Android phone checks connectivity every 60 s whether the app runs or not.
 
-Fault profiles change this on purpose, one claim each:
+Fault profiles (hil/sim/faults.py) change this on purpose, one claim each:
 - `no_diagnostics`: diagnostics are never sent (K4 must fail);
 - `diagnostics_ignore_setting`: diagnostics are sent even with the setting off (K5 fails).
 """
@@ -20,8 +20,6 @@ Fault profiles change this on purpose, one claim each:
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-
-FAULTS = ("no_diagnostics", "diagnostics_ignore_setting")
 
 NFZ = "flysafe-api.dji.com"
 DIAGNOSTICS = "statistical-report.djiservice.org"

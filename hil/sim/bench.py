@@ -31,7 +31,8 @@ import tomli_w
 from hil import bench as benchmod
 from hil.bench import Bench
 from hil.sim.aircraft import SimAircraft
-from hil.sim.app import FAULTS, AppBehaviour
+from hil.sim.app import AppBehaviour
+from hil.sim.faults import FAULTS
 from hil.sim.gateway import SimGateway
 from hil.sim.numato import NumatoSimulator
 from hil.sim.phone import Air, SimPhone
@@ -114,7 +115,8 @@ class SimBench:
                 t.windows.boot_timeout(a.model, self.scale) for a in t.aircraft.values())
 
         # gateway
-        self.gateway = SimGateway(self.dir / "gateway-fs", t.gateway.lan_interface)
+        self.gateway = SimGateway(self.dir / "gateway-fs", t.gateway.lan_interface,
+                                  cut_effective="cut_ineffective" not in self.faults)
         gw_key = paramiko.ECDSAKey.generate()
         srv = SimSshServer("gateway", gw_key, SSH_USER, client_key, self.gateway.handle).start()
         self.servers.append(srv)

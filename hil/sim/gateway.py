@@ -46,25 +46,23 @@ class _Capture:
 class SimGateway:
     """State and command interpreter of one simulated gateway; thread-safe."""
 
-    def __init__(self, root: Path, lan_interface: str):
+    def __init__(self, root: Path, lan_interface: str, cut_effective: bool = True):
         self.root = root  # the gateway's filesystem: remote paths are mapped below it
         self.lan_interface = lan_interface
         self.lock = threading.RLock()
         self.cut: set[str] = set()
         self.table = False
         self.captures: dict[int, _Capture] = {}
-        self.deaf = False  # fault knob: captures record nothing
+        self.cut_effective = cut_effective  # fault knob (cut_ineffective): cuts drop nothing
         self._next_pid = 4100
 
     # -- what the rest of the sim asks ------------------------------------------------
     def is_cut(self, ip: str) -> bool:
         with self.lock:
-            return self.table and ip in self.cut
+            return self.cut_effective and self.table and ip in self.cut
 
     def deliver(self, ts: float, frame: bytes, src: str, dst: str) -> None:
         with self.lock:
-            if self.deaf:
-                return
             for cap in self.captures.values():
                 if cap.host is None or cap.host in (src, dst):
                     cap.writer.write(ts, frame)

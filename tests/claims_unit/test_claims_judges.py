@@ -91,6 +91,9 @@ def test_k6_pass_fail_and_controls():
     assert claims.k6_uplink_cut(phase("cut"), restored, CTX).status == "error"
     v = claims.k6_uplink_cut(cut, phase("restored", DNS_ATTEMPT), CTX)
     assert v.status == "error" and "after the uplink was restored" in v.reasons[0]
+    # ...but a leak proven during the cut fails, whether or not the restore control worked
+    leak = F(bytes_up=500, packets_down=3)
+    assert claims.k6_uplink_cut(phase("cut", leak), phase("restored"), CTX).status == "fail"
 
 
 def test_k6_reports_a_deferred_burst():

@@ -15,6 +15,7 @@ import pytest
 import tomli_w
 
 from fixtures.tools import need_tool
+from hil.sim.faults import FAULTS
 
 ROOT = Path(__file__).resolve().parents[2]
 MODELS = ("spark", "mavic", "phantom4pro", "inspire2")
@@ -25,7 +26,13 @@ EXPECTED = {
     None: set(),
     "no_diagnostics": {"K4"},
     "diagnostics_ignore_setting": {"K5"},
+    "cut_ineffective": {"K6"},
 }
+
+
+def test_every_fault_profile_is_in_the_matrix():
+    assert set(EXPECTED) - {None} == set(FAULTS)
+    assert all(EXPECTED[name] == {claim} for name, (claim, _) in FAULTS.items())
 
 
 def run_suite(tmp_path, *args):
