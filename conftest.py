@@ -1,3 +1,3 @@
 """Root conftest: registers the harness's pytest glue (see fixtures/)."""
 
-pytest_plugins = ["fixtures.bench", "fixtures.devices", "fixtures.evidence"]
+pytest_plugins = ["fixtures.bench", "fixtures.safety", "fixtures.devices", "fixtures.evidence"]

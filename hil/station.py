@@ -13,7 +13,7 @@ import logging
 from dataclasses import dataclass, field
 
 from hil.bench import AircraftConfig, Bench, PhoneConfig
-from hil.link.mavlink import MavlinkLink
+from hil.link.mavlink import LinkError, MavlinkLink
 from hil.power.relay import RelayBoard
 from hil.power.sequence import PowerSequence
 from hil.remote.gateway import Gateway
@@ -21,6 +21,10 @@ from hil.remote.phone import App, SimApp
 from hil.remote.ssh import SshHost
 
 log = logging.getLogger("hil.station")
+
+
+class NotReady(Exception):
+    """An aircraft that did not come up within its boot window."""
 
 
 def ssh_for_phone(phone: PhoneConfig) -> SshHost:
@@ -72,9 +76,13 @@ class Station:
         act(f"power on {self.name} controller", self.controller_power.on)
         act(f"power on {self.name} aircraft", self.aircraft_power.on)
         timeout = self.boot_timeout
-        act(f"wait for {self.name} link (up to {timeout:.2f} s)",
-            lambda: self.link.wait_ready(timeout, progress_every=max(timeout / 10, 0.05)))
-        self.firmware = self.link.firmware_version()
+        try:
+            act(f"wait for {self.name} link (up to {timeout:.2f} s)",
+                lambda: self.link.wait_ready(timeout, progress_every=max(timeout / 10, 0.05)))
+            self.firmware = self.link.firmware_version()
+        except LinkError as e:
+            raise NotReady(f"{self.name} ({self.config.model.name}) did not come up: {e}") \
+                from None
         act(f"{self.name} ready, firmware {self.firmware}")
         return self.firmware
 
