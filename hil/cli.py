@@ -3,6 +3,9 @@
   hil check BENCH             validate a bench file and print what it describes
   hil sim [BENCH] [--fault F] start a simulated bench and serve it until Ctrl-C,
                               printing the resolved bench file to use with --bench
+  hil power on|off|cycle|status [TARGET] --bench BENCH
+                              power an aircraft (NAME), its controller (NAME.controller)
+                              or all; status lists every relay channel and its owner
   hil analyze CAPTURE [--json] [--catalog FILE]
                               the flows of a capture, by upload bytes, with categories
 
@@ -20,6 +23,11 @@ import threading
 from pathlib import Path
 
 from hil import bench as benchmod
+from hil.link.mavlink import LinkError
+from hil.lock import BenchBusy
+from hil.power.relay import RelayError
+
+HarnessError = (LinkError, BenchBusy, RelayError)
 
 DEFAULT_BENCH = Path("benches/sim.toml")
 
@@ -65,6 +73,34 @@ def _sim(args) -> int:
     return 0
 
 
+def _power(args) -> int:
+    from hil.lock import BenchLock
+    from hil.power.boards import open_board
+    from hil.power.manual import BenchPower, devices
+
+    bench = benchmod.load(args.bench)
+    if bench.sim is not None:
+        raise benchmod.BenchError(
+            f"bench file {bench.path} is simulated: start it with `hil sim {bench.path}` and "
+            "pass the resolved bench file it prints")
+    if args.action != "status":
+        devices(bench, args.target)  # a bad TARGET fails before the bench is touched
+    with BenchLock(bench.name, bench.relay.url).acquire(timeout=args.lock_timeout):
+        board = open_board(bench.relay)
+        power = BenchPower(bench, board)
+        try:
+            if args.action == "status":
+                print("\n".join(power.status()))
+            elif args.action == "cycle":
+                power.cycle(args.target)
+            else:
+                power.set(args.target, args.action == "on")
+        finally:
+            power.close()
+            board.close()
+    return 0
+
+
 def _analyze(args) -> int:
     from hil.capture.analyze import analyze
     from hil.capture.catalog import Catalog
@@ -97,6 +133,14 @@ def main(argv: list[str] | None = None) -> int:
     s.add_argument("bench", type=Path, nargs="?", default=DEFAULT_BENCH)
     s.add_argument("--fault", action="append", help="fault profile (repeatable)")
     s.set_defaults(fn=_sim)
+    w = sub.add_parser("power", help="power bench devices on or off by hand")
+    w.add_argument("action", choices=("on", "off", "cycle", "status"))
+    w.add_argument("target", nargs="?", default="all",
+                   help="an aircraft name, NAME.controller, or all (default)")
+    w.add_argument("--bench", type=Path, required=True)
+    w.add_argument("--lock-timeout", type=float, default=0.0,
+                   help="seconds to wait for a bench another job holds (default: 0)")
+    w.set_defaults(fn=_power)
     a = sub.add_parser("analyze", help="flows of a capture with their categories")
     a.add_argument("capture")
     a.add_argument("--catalog")
@@ -108,7 +152,7 @@ def main(argv: list[str] | None = None) -> int:
     except BrokenPipeError:  # `hil analyze x.pcap | head`: the reader has all it wants
         sys.stderr.close()
         return 0
-    except (benchmod.BenchError, ValueError, OSError) as e:
+    except (benchmod.BenchError, ValueError, OSError, *HarnessError) as e:
         print(f"hil: {e}", file=sys.stderr)
         return 2
 

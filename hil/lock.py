@@ -116,7 +116,7 @@ class BenchLock:
         self._fd = None
 
     def __enter__(self) -> BenchLock:
-        return self.acquire()
+        return self if self._fd is not None else self.acquire()
 
     def __exit__(self, *exc) -> None:
         self.release()

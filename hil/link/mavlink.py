@@ -156,6 +156,23 @@ class MavlinkLink:
                 )
                 return
 
+    def listen(self, seconds: float) -> set[str]:
+        """Who sends heartbeats now: a subset of {"aircraft", "controller"}.
+
+        Listens for `seconds` to heartbeats received after the call (nothing queued
+        before counts). An aircraft heard implies its controller, which is its radio.
+        """
+        self._check_open()
+        deadline = time.monotonic() + seconds
+        self._discard_queued(deadline)
+        heard: set[str] = set()
+        while (msg := self._next_message(deadline)) is not None:
+            if msg.get_type() == "HEARTBEAT":
+                heard.add("controller" if msg.type == mavlink2.MAV_TYPE_GCS else "aircraft")
+        if "aircraft" in heard:
+            heard.add("controller")
+        return heard
+
     def firmware_version(self, timeout: float = 2.0) -> str:
         """Return the aircraft's firmware as a DJI string such as ``"01.00.0900"``.
 
