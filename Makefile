@@ -21,7 +21,7 @@ test: $(STAMP)
 	$(BIN)/pytest
 
 lint: $(STAMP)
-	$(BIN)/ruff check hil fixtures claims tests
+	$(BIN)/ruff check hil fixtures claims tests perf
 
 clean:
 	rm -rf $(VENV) artifacts .pytest_cache

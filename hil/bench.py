@@ -23,11 +23,12 @@ from pathlib import Path
 from typing import Any
 
 from hil import models
+from hil.power import boards
+from hil.power.relay import RelayError
 from hil.models import ButtonTiming, Model
 from hil.sim.faults import FAULTS as KNOWN_FAULTS
 
 SIM = "sim"  # placeholder value the simulator replaces with a live address
-RELAY_DRIVERS = ("numato",)
 PHONE_BACKENDS = ("sim",)
 PLATFORMS = ("android", "ios")
 SEQUENCES = ("button", "switch")
@@ -250,11 +251,13 @@ class _Parser:
     def relay(self) -> RelayConfig:
         r = self.table(self.raw, "relay", "")
         self.only(r, "relay", ("driver", "url", "channels"))
-        driver = self.value(r, "driver", "relay", str, choices=RELAY_DRIVERS)
+        driver = self.value(r, "driver", "relay", str, choices=tuple(boards.DRIVERS))
         url = self.address(r, "url", "relay")
         channels = self.value(r, "channels", "relay", int)
-        if not 1 <= channels <= 32:
-            raise self.fail("relay.channels", f"{channels} is not a board size (1-32)")
+        try:
+            boards.check_channels(driver, channels)
+        except RelayError as e:
+            raise self.fail("relay.channels", str(e)) from None
         return RelayConfig(driver, url, channels)
 
     def ssh(self, d: dict, where: str) -> SshTarget:

@@ -1,15 +1,28 @@
-"""Open the relay board a bench file names, with the driver its `relay.driver` says."""
+"""The relay board drivers, by the name a bench file's `relay.driver` gives."""
 
 from __future__ import annotations
 
-from hil.bench import RelayConfig
-from hil.power.numato import NumatoBoard
+from types import ModuleType
+
+from hil.power import devantech, kmtronic, numato
 from hil.power.relay import RelayBoard
 
-DRIVERS = {"numato": NumatoBoard}
+MODULES: dict[str, ModuleType] = {"numato": numato, "kmtronic": kmtronic,
+                                  "devantech": devantech}
+DRIVERS: dict[str, type[RelayBoard]] = {
+    "numato": numato.NumatoBoard,
+    "kmtronic": kmtronic.KmtronicBoard,
+    "devantech": devantech.DevantechBoard,
+}
 
 
-def open_board(cfg: RelayConfig) -> RelayBoard:
+def check_channels(driver: str, channels: int) -> None:
+    """Raise RelayError if a board of this kind cannot have that many channels."""
+    MODULES[driver].check_channel_count(f"a {driver} board", channels)
+
+
+def open_board(cfg) -> RelayBoard:
+    """Open the board a bench file's [relay] table describes (a `RelayConfig`)."""
     try:
         driver = DRIVERS[cfg.driver]
     except KeyError:

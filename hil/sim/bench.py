@@ -1,7 +1,7 @@
 """The simulated bench: every device a sim bench file names, live on this machine.
 
 `SimBench(template).start()` starts, for a bench file with a `[sim]` table:
-- a Numato relay board simulator on a pty;
+- a relay board simulator on a pty, speaking the protocol of the bench's `relay.driver`;
 - per aircraft: the aircraft and its controller, powered through their relay channels
   (button or switch, as the bench says), booting for the model's boot time scaled by
   `sim.time_scale`, speaking MAVLink 2 over UDP on loopback;
@@ -34,6 +34,8 @@ from hil.sim.aircraft import SimAircraft
 from hil.sim.app import AppBehaviour
 from hil.sim.faults import FAULTS
 from hil.sim.gateway import SimGateway
+from hil.sim.devantech import DevantechSimulator
+from hil.sim.kmtronic import KmtronicSimulator
 from hil.sim.numato import NumatoSimulator
 from hil.sim.phone import Air, SimPhone
 from hil.sim.power import SimPowerInput
@@ -41,6 +43,9 @@ from hil.sim.sshd import SimSshServer
 
 log = logging.getLogger("hil.sim")
 
+# the relay board simulator for each driver a bench file can name
+SIMULATORS = {"numato": NumatoSimulator, "kmtronic": KmtronicSimulator,
+              "devantech": DevantechSimulator}
 CONTROLLER_BOOT = 5.0  # seconds, real; scaled like the aircraft's
 SSH_USER = "hil"
 
@@ -91,7 +96,7 @@ class SimBench:
         kh_path = self.dir / "known_hosts"
 
         # relay board and the devices on its channels
-        self.relay = NumatoSimulator(t.relay.channels)
+        self.relay = SIMULATORS[t.relay.driver](t.relay.channels)
         self.relay.on_change(self._contact)
         raw["relay"]["url"] = self.relay.url
         for name, a in t.aircraft.items():
