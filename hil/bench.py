@@ -23,9 +23,9 @@ from pathlib import Path
 from typing import Any
 
 from hil import models
+from hil.models import ButtonTiming, Model
 from hil.power import boards
 from hil.power.relay import RelayError
-from hil.models import ButtonTiming, Model
 from hil.sim.faults import FAULTS as KNOWN_FAULTS
 
 SIM = "sim"  # placeholder value the simulator replaces with a live address

@@ -32,9 +32,9 @@ from hil import bench as benchmod
 from hil.bench import Bench
 from hil.sim.aircraft import SimAircraft
 from hil.sim.app import AppBehaviour
+from hil.sim.devantech import DevantechSimulator
 from hil.sim.faults import FAULTS
 from hil.sim.gateway import SimGateway
-from hil.sim.devantech import DevantechSimulator
 from hil.sim.kmtronic import KmtronicSimulator
 from hil.sim.numato import NumatoSimulator
 from hil.sim.phone import Air, SimPhone
