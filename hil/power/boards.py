@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from types import ModuleType
 
-from hil.power import devantech, kmtronic, numato
+from hil.power import devantech, kmtronic, lcus, numato
 from hil.power.relay import RelayBoard
 
-MODULES: dict[str, ModuleType] = {"numato": numato, "kmtronic": kmtronic,
+MODULES: dict[str, ModuleType] = {"numato": numato, "lcus": lcus, "kmtronic": kmtronic,
                                   "devantech": devantech}
 DRIVERS: dict[str, type[RelayBoard]] = {
     "numato": numato.NumatoBoard,
+    "lcus": lcus.LcusBoard,
     "kmtronic": kmtronic.KmtronicBoard,
     "devantech": devantech.DevantechBoard,
 }

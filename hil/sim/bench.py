@@ -36,6 +36,7 @@ from hil.sim.devantech import DevantechSimulator
 from hil.sim.faults import FAULTS
 from hil.sim.gateway import SimGateway
 from hil.sim.kmtronic import KmtronicSimulator
+from hil.sim.lcus import LcusSimulator
 from hil.sim.numato import NumatoSimulator
 from hil.sim.phone import Air, SimPhone
 from hil.sim.power import SimPowerInput
@@ -44,8 +45,8 @@ from hil.sim.sshd import SimSshServer
 log = logging.getLogger("hil.sim")
 
 # the relay board simulator for each driver a bench file can name
-SIMULATORS = {"numato": NumatoSimulator, "kmtronic": KmtronicSimulator,
-              "devantech": DevantechSimulator}
+SIMULATORS = {"numato": NumatoSimulator, "lcus": LcusSimulator,
+              "kmtronic": KmtronicSimulator, "devantech": DevantechSimulator}
 CONTROLLER_BOOT = 5.0  # seconds, real; scaled like the aircraft's
 SSH_USER = "hil"
 
