@@ -54,15 +54,14 @@ of another kind, or noise), never silently half-read.
 
 from __future__ import annotations
 
-import errno
 import threading
 import time
 from typing import NamedTuple
 
 import serial
 
-from hil.power.numato import _PORT_ERRORS, _can_lock, _why
 from hil.power.relay import RelayBoard, RelayError, channel_check
+from hil.power.serialport import PORT_ERRORS, open_port, port_failure
 
 KIND = "devantech"
 BAUDRATE = 19200
@@ -293,20 +292,7 @@ class DevantechBoard(RelayBoard):
     # -- port handling ---------------------------------------------------------------
 
     def _open(self) -> serial.SerialBase:
-        kwargs: dict[str, object] = {"baudrate": BAUDRATE, "timeout": self.timeout}
-        if _can_lock(self.url):
-            kwargs["exclusive"] = True
-        try:
-            return serial.serial_for_url(self.url, **kwargs)
-        except serial.SerialException as e:
-            if e.errno in (errno.EAGAIN, errno.EWOULDBLOCK) or "exclusively lock" in str(e):
-                raise RelayError(f"{self.description}: port is already in use by another "
-                                 f"process or job (exclusive lock refused); only one job "
-                                 f"may drive a bench at a time") from e
-            raise RelayError(f"{self.description}: cannot open port: {_why(e)} (is the "
-                             f"board plugged in and the URL right?)") from e
-        except (ValueError, OSError) as e:
-            raise RelayError(f"{self.description}: cannot open port: {_why(e)}") from e
+        return open_port(self.description, self.url, BAUDRATE, self.timeout)
 
     def _require_port(self) -> serial.SerialBase:
         if self._port is None:
@@ -315,8 +301,7 @@ class DevantechBoard(RelayBoard):
 
     def _port_failed(self, what: str, e: BaseException) -> RelayError:
         self._needs_drain = True
-        return RelayError(f"{self.description}: port failed during {what}: {_why(e)} "
-                          f"(board unplugged, or the port was closed?)")
+        return port_failure(self.description, what, e)
 
     def _drain(self) -> None:
         """Discard buffered input, then anything still arriving until 20 ms of quiet."""
@@ -329,7 +314,7 @@ class DevantechBoard(RelayBoard):
                 if not port.in_waiting:
                     break
                 port.reset_input_buffer()
-        except _PORT_ERRORS as e:
+        except PORT_ERRORS as e:
             raise self._port_failed("drain of the input buffer", e) from e
         self._needs_drain = False
 
@@ -353,7 +338,7 @@ class DevantechBoard(RelayBoard):
                 raw = port.read(n)
                 if len(raw) == n and port.in_waiting:  # more than the reply: garbled
                     raw += port.read(port.in_waiting)
-            except _PORT_ERRORS as e:
+            except PORT_ERRORS as e:
                 raise self._port_failed(cmd, e) from e
             if not raw:
                 self._needs_drain = True
@@ -416,7 +401,7 @@ class DevantechBoard(RelayBoard):
             if port is not None:
                 try:
                     port.close()
-                except _PORT_ERRORS:
+                except PORT_ERRORS:
                     pass  # a vanished port is as closed as it gets
 
     def __repr__(self) -> str:

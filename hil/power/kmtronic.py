@@ -37,17 +37,17 @@ ser2net (``rfc2217://``) and the simulator in `hil.sim.kmtronic`.
 
 from __future__ import annotations
 
-import errno
 import logging
 import threading
 import time
 
 import serial
 
+from hil.power.relay import RelayBoard, RelayError, _article, channel_check
+
 # The Numato module owns the port-level rules every serial driver shares: which URLs take
 # an exclusive lock, which exceptions mean "the port went away", how to word an OS error.
-from hil.power.numato import _PORT_ERRORS, _can_lock, _why
-from hil.power.relay import RelayBoard, RelayError, _article, channel_check
+from hil.power.serialport import PORT_ERRORS, open_port, port_failure
 
 KIND = "kmtronic"
 BAUDRATE = 9600
@@ -232,20 +232,7 @@ class KmtronicBoard(RelayBoard):
     # -- port handling ---------------------------------------------------------------
 
     def _open(self) -> serial.SerialBase:
-        kwargs: dict[str, object] = {"baudrate": BAUDRATE, "timeout": self.timeout}
-        if _can_lock(self.url):
-            kwargs["exclusive"] = True
-        try:
-            return serial.serial_for_url(self.url, **kwargs)
-        except serial.SerialException as e:
-            if e.errno in (errno.EAGAIN, errno.EWOULDBLOCK) or "exclusively lock" in str(e):
-                raise RelayError(f"{self.description}: port is already in use by another "
-                                 f"process or job (exclusive lock refused); only one job "
-                                 f"may drive a bench at a time") from e
-            raise RelayError(f"{self.description}: cannot open port: {_why(e)} (is the "
-                             f"board plugged in and the URL right?)") from e
-        except (ValueError, OSError) as e:
-            raise RelayError(f"{self.description}: cannot open port: {_why(e)}") from e
+        return open_port(self.description, self.url, BAUDRATE, self.timeout)
 
     def _require_port(self) -> serial.SerialBase:
         if self._port is None:
@@ -254,8 +241,7 @@ class KmtronicBoard(RelayBoard):
 
     def _port_failed(self, what: str, e: BaseException) -> RelayError:
         self._needs_drain = True
-        return RelayError(f"{self.description}: port failed during {what}: {_why(e)} "
-                          f"(board unplugged, or the port was closed?)")
+        return port_failure(self.description, what, e)
 
     def _drain(self, port: serial.SerialBase) -> None:
         """Discard input until the line is quiet for 20 ms (at most `timeout`)."""
@@ -298,7 +284,7 @@ class KmtronicBoard(RelayBoard):
                     extra = port.in_waiting
                     if extra:
                         raw += port.read(extra)
-            except _PORT_ERRORS as e:
+            except PORT_ERRORS as e:
                 raise self._port_failed(repr(cmd), e) from e
             if not raw:
                 self._needs_drain = True
@@ -351,5 +337,5 @@ class KmtronicBoard(RelayBoard):
             if port is not None:
                 try:
                     port.close()
-                except _PORT_ERRORS:
+                except PORT_ERRORS:
                     pass  # a vanished port is as closed as it gets

@@ -62,7 +62,6 @@ remote one behind ser2net (``rfc2217://``) and the simulator in `hil.sim.lcus`.
 
 from __future__ import annotations
 
-import errno
 import logging
 import re
 import threading
@@ -70,8 +69,8 @@ import time
 
 import serial
 
-from hil.power.numato import _PORT_ERRORS, _can_lock, _why
 from hil.power.relay import RelayBoard, RelayError, channel_check
+from hil.power.serialport import PORT_ERRORS, open_port, port_failure
 
 log = logging.getLogger(__name__)
 
@@ -264,20 +263,7 @@ class LcusBoard(RelayBoard):
     # -- port handling ---------------------------------------------------------------
 
     def _open(self) -> serial.SerialBase:
-        kwargs: dict[str, object] = {"baudrate": BAUDRATE, "timeout": self.timeout}
-        if _can_lock(self.url):
-            kwargs["exclusive"] = True
-        try:
-            return serial.serial_for_url(self.url, **kwargs)
-        except serial.SerialException as e:
-            if e.errno in (errno.EAGAIN, errno.EWOULDBLOCK) or "exclusively lock" in str(e):
-                raise RelayError(f"{self.description}: port is already in use by another "
-                                 f"process or job (exclusive lock refused); only one job "
-                                 f"may drive a bench at a time") from e
-            raise RelayError(f"{self.description}: cannot open port: {_why(e)} (is the "
-                             f"board plugged in and the URL right?)") from e
-        except (ValueError, OSError) as e:
-            raise RelayError(f"{self.description}: cannot open port: {_why(e)}") from e
+        return open_port(self.description, self.url, BAUDRATE, self.timeout)
 
     def _require_port(self) -> serial.SerialBase:
         if self._port is None:
@@ -286,8 +272,7 @@ class LcusBoard(RelayBoard):
 
     def _port_failed(self, what: str, e: BaseException) -> RelayError:
         self._needs_resync = True
-        return RelayError(f"{self.description}: port failed during {what}: {_why(e)} "
-                          f"(board unplugged, or the port was closed?)")
+        return port_failure(self.description, what, e)
 
     def _drain(self, port: serial.SerialBase) -> bytes:
         """Read until the port has been quiet for QUIET s (at most `timeout`)."""
@@ -309,7 +294,7 @@ class LcusBoard(RelayBoard):
             port.reset_input_buffer()
             port.write(RESYNC_PAD)
             got = self._drain(port)
-        except _PORT_ERRORS as e:
+        except PORT_ERRORS as e:
             raise self._port_failed(pad, e) from e
         if any(b not in b"\r\n" and not 0x20 <= b < 0x7F for b in got):
             # stale status text from an earlier query is fine; anything else is not
@@ -344,7 +329,7 @@ class LcusBoard(RelayBoard):
                         break
                 if count_check and raw:
                     raw += self._drain(port)
-            except _PORT_ERRORS as e:
+            except PORT_ERRORS as e:
                 raise self._port_failed(query, e) from e
             if not raw:
                 self._needs_resync = True
@@ -408,7 +393,7 @@ class LcusBoard(RelayBoard):
                 port.write(frame)
                 if not self.reads_back:
                     port.flush()  # the frame has left the host when set() returns
-            except _PORT_ERRORS as e:
+            except PORT_ERRORS as e:
                 raise self._port_failed(sent, e) from e
             if not self.reads_back:
                 self._tracked[channel] = closed
@@ -460,7 +445,7 @@ class LcusBoard(RelayBoard):
             if port is not None:
                 try:
                     port.close()
-                except _PORT_ERRORS:
+                except PORT_ERRORS:
                     pass  # a vanished port is as closed as it gets
 
     def __repr__(self) -> str:

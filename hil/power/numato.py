@@ -23,7 +23,6 @@ simulator in `hil.sim.numato`.
 
 from __future__ import annotations
 
-import errno
 import re
 import threading
 import time
@@ -31,13 +30,7 @@ import time
 import serial
 
 from hil.power.relay import RelayBoard, RelayError, channel_check
-
-try:  # termios errors can escape pyserial's buffer flushes on a vanished tty
-    import termios
-    _PORT_ERRORS: tuple[type[BaseException], ...] = (serial.SerialException, OSError,
-                                                     termios.error)
-except ImportError:  # pragma: no cover - not a POSIX host
-    _PORT_ERRORS = (serial.SerialException, OSError)
+from hil.power.serialport import PORT_ERRORS, open_port, port_failure
 
 KIND = "numato"
 BAUDRATE = 19200
@@ -156,25 +149,6 @@ def parse_reply(sent: bytes, raw: bytes) -> str:
     return lines[0] if lines else ""
 
 
-def _why(e: BaseException) -> str:
-    """An OS-level failure in words: termios.error's (errno, text) tuple reads badly."""
-    args = e.args
-    if not isinstance(e, OSError) and len(args) == 2 and isinstance(args[0], int):
-        return f"[Errno {args[0]}] {args[1]}"
-    return str(e)
-
-
-def _can_lock(url: str) -> bool:
-    """True when the port behind `url` is a local tty that pyserial can flock.
-
-    Local device paths (and pyserial's spy:// and hwgrep:// wrappers around them) take
-    an exclusive lock; network transports (rfc2217://, socket://) and loop:// do not.
-    """
-    if "://" not in url:
-        return True
-    return url.split("://", 1)[0].lower() in ("spy", "hwgrep")
-
-
 class NumatoBoard(RelayBoard):
     """A Numato USB relay board, opened and resynchronised.
 
@@ -210,20 +184,7 @@ class NumatoBoard(RelayBoard):
     # -- port handling ---------------------------------------------------------------
 
     def _open(self) -> serial.SerialBase:
-        kwargs: dict[str, object] = {"baudrate": BAUDRATE, "timeout": self.timeout}
-        if _can_lock(self.url):
-            kwargs["exclusive"] = True
-        try:
-            return serial.serial_for_url(self.url, **kwargs)
-        except serial.SerialException as e:
-            if e.errno in (errno.EAGAIN, errno.EWOULDBLOCK) or "exclusively lock" in str(e):
-                raise RelayError(f"{self.description}: port is already in use by another "
-                                 f"process or job (exclusive lock refused); only one job "
-                                 f"may drive a bench at a time") from e
-            raise RelayError(f"{self.description}: cannot open port: {_why(e)} (is the "
-                             f"board plugged in and the URL right?)") from e
-        except (ValueError, OSError) as e:
-            raise RelayError(f"{self.description}: cannot open port: {_why(e)}") from e
+        return open_port(self.description, self.url, BAUDRATE, self.timeout)
 
     def _require_port(self) -> serial.SerialBase:
         if self._port is None:
@@ -232,8 +193,7 @@ class NumatoBoard(RelayBoard):
 
     def _port_failed(self, what: str, e: BaseException) -> RelayError:
         self._needs_resync = True
-        return RelayError(f"{self.description}: port failed during {what}: {_why(e)} "
-                          f"(board unplugged, or the port was closed?)")
+        return port_failure(self.description, what, e)
 
     def _resync(self) -> None:
         """Send a bare CR, wait for the prompt, then discard anything still arriving."""
@@ -249,7 +209,7 @@ class NumatoBoard(RelayBoard):
                     if not port.in_waiting:
                         break
                     port.reset_input_buffer()
-        except _PORT_ERRORS as e:
+        except PORT_ERRORS as e:
             raise self._port_failed("resync (sent '\\r')", e) from e
         if not raw:
             self._needs_resync = True
@@ -274,7 +234,7 @@ class NumatoBoard(RelayBoard):
                 port.reset_input_buffer()
                 port.write(sent)
                 raw = port.read_until(PROMPT)
-            except _PORT_ERRORS as e:
+            except PORT_ERRORS as e:
                 raise self._port_failed(repr(cmd), e) from e
             if not raw:
                 self._needs_resync = True
@@ -319,5 +279,5 @@ class NumatoBoard(RelayBoard):
             if port is not None:
                 try:
                     port.close()
-                except _PORT_ERRORS:
+                except PORT_ERRORS:
                     pass  # a vanished port is as closed as it gets
