@@ -230,6 +230,98 @@ class MavlinkLink:
                         " MAVLink"
                     )
 
+    # -- camera, storage and onboard logs (MAVLink camera and log microservices) ----------
+
+    def _await(self, what: str, timeout: float, pick, command: int | None = None):
+        """The first message for which `pick(msg)` is not None, from the aircraft's system.
+
+        A COMMAND_ACK for `command` that refuses raises LinkError at once; IN_PROGRESS and
+        ACCEPTED acks are waited through. LinkError after `timeout` seconds.
+        """
+        deadline = time.monotonic() + timeout
+        system = self._aircraft[0] if self._aircraft else None
+        while (msg := self._next_message(deadline)) is not None:
+            if system is not None and msg.get_srcSystem() != system:
+                continue
+            if msg.get_type() == "COMMAND_ACK" and msg.command == command \
+                    and msg.result in _REFUSALS:
+                raise LinkError(f"{self.name}: aircraft on {self.url} refused {what} with "
+                                f"{_result_name(msg.result)}")
+            got = pick(msg)
+            if got is not None:
+                return got
+        raise LinkError(f"{self.name}: no answer to {what} on {self.url} within {timeout:g} s")
+
+    def _command(self, command: int, *params: float, component: int = 0) -> None:
+        self._check_open()
+        system = self._aircraft[0] if self._aircraft else 1
+        p = [float(x) for x in params] + [0.0] * (7 - len(params))
+        self._conn.mav.command_long_send(system, component, command, 0, *p)
+
+    def storage_used(self, timeout: float = 2.0) -> float:
+        """Bytes used on the aircraft's storage (STORAGE_INFORMATION.used_capacity)."""
+        self._discard_queued(time.monotonic() + 0.01)
+        self._command(mavlink2.MAV_CMD_REQUEST_MESSAGE,
+                      mavlink2.MAVLINK_MSG_ID_STORAGE_INFORMATION)
+        info = self._await("a storage information request", timeout,
+                           lambda m: m if m.get_type() == "STORAGE_INFORMATION" else None,
+                           mavlink2.MAV_CMD_REQUEST_MESSAGE)
+        return float(info.used_capacity) * 1024 * 1024
+
+    def take_photo(self, timeout: float = 5.0) -> tuple[int, str]:
+        """Take one photo; return its (image index, file path) once the camera saved it.
+
+        Sent once and never repeated (a repeat could take a second photo); an
+        IN_PROGRESS ack before the ACCEPTED one is normal.
+        """
+        self._discard_queued(time.monotonic() + 0.01)
+        self._command(mavlink2.MAV_CMD_IMAGE_START_CAPTURE, 0, 0, 1, 0,
+                      component=mavlink2.MAV_COMP_ID_CAMERA)
+
+        def captured(m):
+            if m.get_type() == "CAMERA_IMAGE_CAPTURED":
+                if m.capture_result != 1:
+                    raise LinkError(f"{self.name}: the camera on {self.url} failed to save "
+                                    f"image {m.image_index}")
+                return m.image_index, m.file_url.rstrip("\x00")
+            return None
+        return self._await("MAV_CMD_IMAGE_START_CAPTURE", timeout, captured,
+                           mavlink2.MAV_CMD_IMAGE_START_CAPTURE)
+
+    def video(self, start: bool, timeout: float = 2.0) -> None:
+        """Start or stop recording video; returns once the camera accepted."""
+        cmd = mavlink2.MAV_CMD_VIDEO_START_CAPTURE if start else \
+            mavlink2.MAV_CMD_VIDEO_STOP_CAPTURE
+        self._discard_queued(time.monotonic() + 0.01)
+        self._command(cmd, component=mavlink2.MAV_COMP_ID_CAMERA)
+        self._await(f"video {'start' if start else 'stop'}", timeout,
+                    lambda m: True if m.get_type() == "COMMAND_ACK" and m.command == cmd
+                    and m.result == mavlink2.MAV_RESULT_ACCEPTED else None, cmd)
+
+    def log_list(self, timeout: float = 3.0) -> list[dict]:
+        """The aircraft's onboard flight logs: [{id, time_utc, size}], oldest first.
+
+        LOG_REQUEST_LIST is answered by one LOG_ENTRY per log; "no logs" is a single
+        entry with num_logs 0, returned as an empty list.
+        """
+        self._check_open()
+        self._discard_queued(time.monotonic() + 0.01)
+        system = self._aircraft[0] if self._aircraft else 1
+        self._conn.mav.log_request_list_send(system, 0, 0, 0xFFFF)
+        entries: dict[int, dict] = {}
+        deadline = time.monotonic() + timeout
+
+        def entry(m):
+            return m if m.get_type() == "LOG_ENTRY" else None
+        while True:
+            left = deadline - time.monotonic()
+            m = self._await("LOG_REQUEST_LIST", max(left, 0.001), entry)
+            if m.num_logs == 0:
+                return []
+            entries[m.id] = {"id": m.id, "time_utc": m.time_utc, "size": m.size}
+            if len(entries) >= m.num_logs:
+                return [entries[k] for k in sorted(entries)]
+
     def close(self) -> None:
         """Close the connection. Idempotent; the link cannot be used afterwards."""
         if not self._closed:

@@ -22,8 +22,19 @@ Commands answered by the aircraft (addressed to sysid 0 or 1, compid 0 or 1):
 - ``COMMAND_LONG MAV_CMD_REQUEST_MESSAGE`` with param1 = ``AUTOPILOT_VERSION`` (148):
   ``COMMAND_ACK`` ``MAV_RESULT_ACCEPTED`` followed by ``AUTOPILOT_VERSION`` whose
   ``flight_sw_version`` encodes ``firmware`` (see ``hil.link.version``).
+- ``MAV_CMD_REQUEST_MESSAGE`` with param1 = ``STORAGE_INFORMATION`` (261): the SD card's
+  used capacity in MiB (a float: the harness learns a new file's size from its change).
+- ``MAV_CMD_IMAGE_START_CAPTURE`` (also addressed to the camera, compid 100): an ``IN_PROGRESS``
+  ack, then ``ACCEPTED``, then ``CAMERA_IMAGE_CAPTURED`` with the new file's index and path.
+- ``MAV_CMD_VIDEO_START_CAPTURE`` / ``MAV_CMD_VIDEO_STOP_CAPTURE``: ``ACCEPTED``; the video's
+  size follows from how long it ran (scaled back to real seconds).
+- ``LOG_REQUEST_LIST``: one ``LOG_ENTRY`` per onboard flight log, or a single entry with
+  ``num_logs`` 0 when there are none.
 - any other ``COMMAND_LONG`` (or another requested message): ``COMMAND_ACK``
   ``MAV_RESULT_UNSUPPORTED``.
+
+Camera, storage and logs exist only when an ``Onboard`` store is given (see
+``hil.sim.onboard``); without one those commands are unsupported.
 
 MAVLink 2 is ensured by packing and parsing with ``pymavlink.dialects.v20.common`` directly
 (never through ``mavutil``'s process-wide dialect switch), so every frame sent starts with
@@ -44,6 +55,7 @@ from typing import Self
 from pymavlink.dialects.v20 import common as mavlink2
 
 from hil.link.version import encode_firmware_version
+from hil.sim.onboard import MIB, Onboard
 
 __all__ = ["SimAircraft"]
 
@@ -53,6 +65,7 @@ _LOOPBACK = "127.0.0.1"
 _SYSID = 1
 _AIRCRAFT_COMPID = mavlink2.MAV_COMP_ID_AUTOPILOT1
 _CONTROLLER_COMPID = mavlink2.MAV_COMP_ID_USER1
+_CAMERA_COMPID = mavlink2.MAV_COMP_ID_CAMERA
 _DJI_USB_VENDOR_ID = 0x2CA3
 _MAX_DATAGRAM = 65535
 _MAX_SLEEP = 0.05  # bound on how long stop() waits for the thread to notice
@@ -102,6 +115,8 @@ class SimAircraft:
         aircraft_up: Callable[[], bool],
         controller_up: Callable[[], bool],
         heartbeat_interval: float = 0.05,
+        onboard: Onboard | None = None,
+        time_scale: float = 1.0,
     ) -> None:
         if not isinstance(target_port, int) or not 0 < target_port < 65536:
             raise ValueError(f"sim aircraft: target_port {target_port!r} is not a UDP port")
@@ -115,6 +130,8 @@ class SimAircraft:
         self._aircraft_up = aircraft_up
         self._controller_up = controller_up
         self._interval = float(heartbeat_interval)
+        self.onboard = onboard
+        self._time_scale = time_scale
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._sock: socket.socket | None = None
@@ -144,6 +161,7 @@ class SimAircraft:
             writer, srcSystem=_SYSID, srcComponent=_CONTROLLER_COMPID
         )
         self._aircraft = mavlink2.MAVLink(writer, srcSystem=_SYSID, srcComponent=_AIRCRAFT_COMPID)
+        self._camera = mavlink2.MAVLink(writer, srcSystem=_SYSID, srcComponent=_CAMERA_COMPID)
         self._parser = mavlink2.MAVLink(None)
         self._parser.robust_parsing = True
         self._thread = threading.Thread(
@@ -240,15 +258,69 @@ class SimAircraft:
             for msg in messages:
                 if msg.get_type() == "COMMAND_LONG":
                     self._answer_command(msg)
+                elif msg.get_type() == "LOG_REQUEST_LIST":
+                    self._answer_log_list(msg)
+
+    def _ack(self, msg, result: int) -> None:
+        self._aircraft.send(self._aircraft.command_ack_encode(
+            msg.command, result, target_system=msg.get_srcSystem(),
+            target_component=msg.get_srcComponent()))
+
+    def _answer_log_list(self, msg) -> None:
+        if self.onboard is None or msg.target_system not in (0, _SYSID) or \
+                not self._reachable()[1]:
+            return
+        _, logs = self.onboard.snapshot()
+        if not logs:
+            self._aircraft.send(self._aircraft.log_entry_encode(0, 0, 0, 0, 0))
+            return
+        for log in logs:
+            self._aircraft.send(self._aircraft.log_entry_encode(
+                log.id, len(logs), logs[-1].id, log.time_utc, log.size))
+
+    def _answer_camera(self, msg) -> bool:
+        """Camera and storage commands; False when `msg` is none of them."""
+        ob = self.onboard
+        if ob is None:
+            return False
+        cmd = msg.command
+        if cmd == mavlink2.MAV_CMD_REQUEST_MESSAGE and \
+                int(msg.param1) == mavlink2.MAVLINK_MSG_ID_STORAGE_INFORMATION:
+            self._ack(msg, mavlink2.MAV_RESULT_ACCEPTED)
+            used = ob.used_bytes() / MIB
+            total = 32 * 1024.0
+            self._camera.send(self._camera.storage_information_encode(
+                0, 1, 1, mavlink2.STORAGE_STATUS_READY, total, used, total - used, 90.0, 60.0))
+            return True
+        if cmd == mavlink2.MAV_CMD_IMAGE_START_CAPTURE:
+            self._ack(msg, mavlink2.MAV_RESULT_IN_PROGRESS)
+            media = ob.take_photo()
+            self._ack(msg, mavlink2.MAV_RESULT_ACCEPTED)
+            self._camera.send(self._camera.camera_image_captured_encode(
+                0, int(media.taken * 1e6), 1, 0, 0, 0, 0, [1.0, 0.0, 0.0, 0.0], media.index, 1,
+                media.file_url.encode()))
+            return True
+        if cmd == mavlink2.MAV_CMD_VIDEO_START_CAPTURE:
+            ob.start_video(time.monotonic())
+            self._ack(msg, mavlink2.MAV_RESULT_ACCEPTED)
+            return True
+        if cmd == mavlink2.MAV_CMD_VIDEO_STOP_CAPTURE:
+            done = ob.stop_video(time.monotonic(), self._time_scale)
+            self._ack(msg, mavlink2.MAV_RESULT_ACCEPTED if done else mavlink2.MAV_RESULT_DENIED)
+            return True
+        return False
 
     def _answer_command(self, msg: mavlink2.MAVLink_command_long_message) -> None:
         if msg.target_system not in (0, _SYSID) or msg.target_component not in (
             0,
             _AIRCRAFT_COMPID,
+            _CAMERA_COMPID,
         ):
             return
         _, aircraft = self._reachable()
         if not aircraft:
+            return
+        if self._answer_camera(msg):
             return
         wants_version = (
             msg.command == mavlink2.MAV_CMD_REQUEST_MESSAGE
