@@ -5,16 +5,19 @@ Pure: `AppBehaviour.tick(now, inputs)` says which network requests the phone sta
 multiplied by the bench's time scale.
 
 What the model does, following the Kivu findings:
-- When the app is running and its aircraft link comes up (aircraft and controller booted),
-  it checks no-fly zones (`flysafe-api.dji.com`) after 1 s and, if the "diagnostics"
-  setting is on, sends diagnostics (`statistical-report.djiservice.org`) after 2 s.
-- A no-fly-zone check that cannot reach the internet is retried every 8 s while the link is
-  up; diagnostics that cannot be sent are dropped (not deferred).
+- When the app runs and its aircraft link comes up (aircraft and controller booted), it
+  adds a flight record to its own store (the size of the aircraft's newest log). Online
+  (Local Data Mode off) it then checks no-fly zones (`flysafe-api.dji.com`) after 1 s and,
+  with the "diagnostics" setting on, sends diagnostics (`statistical-report.djiservice.org`)
+  after 2 s. Turning Local Data Mode off while linked counts as coming online.
+- A no-fly-zone check that cannot reach the internet is retried every 8 s while linked;
+  diagnostics that cannot be sent are dropped, not deferred.
+- Media is never uploaded on its own. The user's "share N" uploads media N to SkyPixel;
+  "sync" uploads the records not yet synced to `mydjiflight.dji.com`.
+- With Local Data Mode on, the app sends nothing at all.
 - An Android phone checks connectivity every 60 s whether the app runs or not.
 
-Fault profiles (hil/sim/faults.py) change this on purpose, one claim each:
-- `no_diagnostics`: diagnostics are never sent (K4 must fail);
-- `diagnostics_ignore_setting`: diagnostics are sent even with the setting off (K5 fails).
+Fault profiles (hil/sim/faults.py) change this on purpose, one claim each.
 """
 
 from __future__ import annotations
@@ -23,7 +26,11 @@ from dataclasses import dataclass, field
 
 NFZ = "flysafe-api.dji.com"
 DIAGNOSTICS = "statistical-report.djiservice.org"
+FLIGHTLOG = "mydjiflight.dji.com"
+SHARE = "upload.skypixel.com"
+UNKNOWN = "telemetry.sdk-unlisted.example"
 CONNECTIVITY = "connectivitycheck.gstatic.com"
+DEFAULT_LOG_SIZE = 150_000
 
 
 @dataclass(frozen=True)
@@ -33,7 +40,21 @@ class Request:
     name: str
     up: int
     down: int
-    purpose: str  # "nfz" | "diagnostics" | "os" — for the simulator's log only
+    purpose: str  # "nfz" | "diagnostics" | "flightlog" | "media" | "unknown" | "os"
+
+
+@dataclass(frozen=True)
+class MediaItem:
+    index: int
+    size: int
+
+
+@dataclass
+class Record:
+    id: int
+    time: float
+    size: int
+    synced: bool = False
 
 
 @dataclass(frozen=True)
@@ -42,6 +63,9 @@ class AppInputs:
     linked: bool  # aircraft and controller booted, link up
     cut: bool  # the gateway drops this phone's traffic
     settings: dict
+    media: tuple = ()  # MediaItem on the aircraft's card, as the app sees them when linked
+    log_size: int | None = None  # the aircraft's newest flight log, when it has one
+    actions: tuple = ()  # user actions since the last tick: "sync", "share:N"
 
 
 @dataclass
@@ -49,11 +73,17 @@ class AppBehaviour:
     time_scale: float
     platform: str = "android"
     faults: frozenset = frozenset()
-    _connected_at: float | None = None
+    records: list[Record] = field(default_factory=list)
+    _linked: bool = False
+    _online: bool = False
     _nfz_due: float | None = None
     _diag_due: float | None = None
+    _unknown_due: float | None = None
+    _autolog_due: float | None = None
+    _deferred: int = 0
+    _media_seen: int | None = None
+    _media_due: list = field(default_factory=list)
     _os_due: float | None = None
-    _log: list = field(default_factory=list)
 
     def s(self, seconds: float) -> float:
         return seconds * self.time_scale
@@ -68,21 +98,58 @@ class AppBehaviour:
     def tick(self, now: float, inp: AppInputs) -> list[Request]:
         """The requests that start at `now`, given the phone's state now."""
         out: list[Request] = []
-        connected = inp.running and inp.linked
-        if connected and self._connected_at is None:
-            self._connected_at = now
-            self._nfz_due = now + self.s(1.0)
-            self._diag_due = now + self.s(2.0) if self._diagnostics_on(inp.settings) else None
-        elif not connected:
-            self._connected_at = self._nfz_due = self._diag_due = None
+        linked = inp.running and inp.linked
+        ldm = bool(inp.settings.get("local_data_mode", False))
+        leak = ldm and "ldm_leak" in self.faults
+
+        if linked and not self._linked:  # the app sees the aircraft: a new flight record
+            self.records.append(Record(len(self.records) + 1, now,
+                                       inp.log_size or DEFAULT_LOG_SIZE))
+            if self._media_seen is None:
+                self._media_seen = len(inp.media)
+        self._linked = linked
+
+        online = linked and (not ldm or leak)
+        if online and not self._online:
+            self._nfz_due = None if leak else now + self.s(1.0)
+            diag = self._diagnostics_on(inp.settings) or leak
+            self._diag_due = now + self.s(2.0) if diag else None
+            if "unknown_endpoint" in self.faults and not leak:
+                self._unknown_due = now + self.s(3.0)
+            if "logs_upload_without_sync" in self.faults and not leak:
+                self._autolog_due = now + self.s(4.0)
+        elif not online:
+            self._nfz_due = self._diag_due = self._unknown_due = self._autolog_due = None
+        self._online = online
 
         if self._nfz_due is not None and now >= self._nfz_due:
             out.append(Request(NFZ, 1_500, 30_000, "nfz"))
-            # retried until one gets through; the phone learns that from the cut state
-            self._nfz_due = now + self.s(8.0) if inp.cut else None
+            self._nfz_due = now + self.s(8.0) if inp.cut else None  # retried until through
         if self._diag_due is not None and now >= self._diag_due:
-            out.append(Request(DIAGNOSTICS, 12_000, 600, "diagnostics"))
-            self._diag_due = None  # sent or dropped: never deferred
+            self._diag_due = None
+            if inp.cut and "deferred_diagnostics_flush" in self.faults:
+                self._deferred += 1  # held back, sent when the uplink returns
+            else:
+                out.append(Request(DIAGNOSTICS, 12_000, 600, "diagnostics"))
+        if self._deferred and online and not inp.cut:
+            out += [Request(DIAGNOSTICS, 12_000, 600, "diagnostics")] * self._deferred
+            self._deferred = 0
+        if self._unknown_due is not None and now >= self._unknown_due:
+            out.append(Request(UNKNOWN, 40_000, 2_000, "unknown"))
+            self._unknown_due = None
+        if self._autolog_due is not None and now >= self._autolog_due:
+            out += self._sync()
+            self._autolog_due = None
+
+        out += self._media(now, inp, linked, ldm)
+        for action in inp.actions if linked else ():
+            if action == "sync" and (not ldm or leak):
+                out += self._sync()
+            elif action.startswith("share:") and (not ldm or leak):
+                index = int(action.split(":", 1)[1])
+                item = next((m for m in inp.media if m.index == index), None)
+                if item is not None:
+                    out.append(Request(SHARE, item.size, 4_000, "media"))
 
         if self.platform == "android":
             if self._os_due is None:
@@ -91,3 +158,23 @@ class AppBehaviour:
                 out.append(Request(CONNECTIVITY, 300, 200, "os"))
                 self._os_due = now + self.s(60.0)
         return out
+
+    def _sync(self) -> list[Request]:
+        pending = [r for r in self.records if not r.synced]
+        for r in pending:
+            r.synced = True
+        if not pending:
+            return []
+        return [Request(FLIGHTLOG, sum(r.size for r in pending), 1_000, "flightlog")]
+
+    def _media(self, now: float, inp: AppInputs, linked: bool, ldm: bool) -> list[Request]:
+        """Fault auto_media_upload: each new photo or video goes to SkyPixel after 1 s."""
+        if not linked or self._media_seen is None:
+            return []
+        for item in inp.media[self._media_seen:]:
+            if "auto_media_upload" in self.faults and not ldm:
+                self._media_due.append((now + self.s(1.0), item))
+        self._media_seen = len(inp.media)
+        due = [item for t, item in self._media_due if now >= t]
+        self._media_due = [(t, item) for t, item in self._media_due if now < t]
+        return [Request(SHARE, item.size, 4_000, "media") for item in due]

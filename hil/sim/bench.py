@@ -31,14 +31,15 @@ import tomli_w
 from hil import bench as benchmod
 from hil.bench import Bench
 from hil.sim.aircraft import SimAircraft
-from hil.sim.app import AppBehaviour
+from hil.sim.app import FLIGHTLOG, AppBehaviour, MediaItem
 from hil.sim.devantech import DevantechSimulator
 from hil.sim.faults import FAULTS
 from hil.sim.gateway import SimGateway
 from hil.sim.kmtronic import KmtronicSimulator
 from hil.sim.lcus import LcusSimulator
 from hil.sim.numato import NumatoSimulator
-from hil.sim.phone import Air, SimPhone
+from hil.sim.onboard import Onboard
+from hil.sim.phone import Air, NetHost, SimPhone
 from hil.sim.power import SimPowerInput
 from hil.sim.sshd import SimSshServer
 
@@ -77,6 +78,10 @@ class SimBench:
         self.aircraft: dict[str, SimAircraft] = {}
         self.inputs: dict[int, SimPowerInput] = {}
         self.phones: dict[str, SimPhone] = {}
+        self.onboard: dict[str, Onboard] = {}
+        self.aircraft_net: dict[str, NetHost] = {}
+        self._booted: dict[str, bool] = {}
+        self._uplink_due: dict[str, float] = {}
 
     # -- lifecycle --------------------------------------------------------------------
     def start(self) -> Bench:
@@ -108,9 +113,13 @@ class SimBench:
             self.inputs[a.controller.relay] = ctl
             port = _free_udp_port()
             ac_in = self.inputs[a.power.relay]
+            onboard = Onboard(records_logs="no_local_log" not in self.faults)
+            self.onboard[name] = onboard
+            self._booted[name] = False
             sim = SimAircraft(port, a.firmware,
                               aircraft_up=lambda i=ac_in: i.booted(time.monotonic()),
-                              controller_up=lambda i=ctl: i.booted(time.monotonic()))
+                              controller_up=lambda i=ctl: i.booted(time.monotonic()),
+                              onboard=onboard, time_scale=self.scale)
             sim.start()
             self.aircraft[name] = sim
             raw["aircraft"][name]["link"] = f"udpin:127.0.0.1:{port}"
@@ -123,6 +132,7 @@ class SimBench:
         # gateway
         self.gateway = SimGateway(self.dir / "gateway-fs", t.gateway.lan_interface,
                                   cut_effective="cut_ineffective" not in self.faults)
+        self.gateway.deaf = "deaf_sniffer" in self.faults
         gw_key = paramiko.ECDSAKey.generate()
         srv = SimSshServer("gateway", gw_key, SSH_USER, client_key, self.gateway.handle).start()
         self.servers.append(srv)
@@ -132,10 +142,16 @@ class SimBench:
 
         # phones
         self.air = Air(self.gateway)
+        for i, name in enumerate(t.aircraft):  # an aircraft that joins the Wi-Fi (a fault)
+            self.aircraft_net[name] = NetHost(str(t.gateway.lan_subnet[200 + i]), self.air,
+                                              self.gateway)
         for pname, p in t.phones.items():
-            linked = self._linked_fn([a for a in t.aircraft.values() if a.phone == pname])
+            paired = [a for a in t.aircraft.values() if a.phone == pname]
+            linked = self._linked_fn(paired)
             behaviour = AppBehaviour(self.scale, p.platform, frozenset(self.faults))
-            phone = SimPhone(pname, p.ip, p.platform, behaviour, self.gateway, self.air, linked)
+            phone = SimPhone(pname, p.ip, p.platform, behaviour, self.gateway, self.air, linked,
+                             onboard=self._onboard_fn(paired[0].name) if paired else
+                             (lambda: ((), None)))
             self.phones[pname] = phone
             hk = paramiko.ECDSAKey.generate()
             srv = SimSshServer(f"phone-{pname}", hk, SSH_USER, client_key, phone.handle).start()
@@ -193,9 +209,36 @@ class SimBench:
             return any(ac.booted(now) and ctl.booted(now) for ac, ctl in pairs)
         return linked
 
+    def _onboard_fn(self, aircraft: str):
+        ob = self.onboard[aircraft]
+
+        def seen() -> tuple:
+            media, logs = ob.snapshot()
+            return (tuple(MediaItem(m.index, m.size) for m in media),
+                    logs[-1].size if logs else None)
+        return seen
+
+    def _aircraft_tick(self, now: float) -> None:
+        """A new power session opens a flight log; with aircraft_direct_uplink the aircraft
+        uploads that log itself 2 s (scaled) after booting."""
+        mono = time.monotonic()
+        for name, a in self.template.aircraft.items():
+            booted = self.inputs[a.power.relay].booted(mono)
+            if booted and not self._booted[name]:
+                self.onboard[name].power_session(now)
+                if "aircraft_direct_uplink" in self.faults:
+                    self._uplink_due[name] = now + 2.0 * self.scale
+            self._booted[name] = booted
+            due = self._uplink_due.get(name)
+            if due is not None and now >= due:
+                del self._uplink_due[name]
+                self.aircraft_net[name].request(now, FLIGHTLOG,
+                                                self.onboard[name].log_size, 800)
+
     def _world_loop(self) -> None:
         while not self._stop.is_set():
             now = time.time()
+            self._aircraft_tick(now)
             for phone in self.phones.values():
                 phone.tick(now)
             nxt = self.air.deliver_due(time.time())

@@ -54,6 +54,7 @@ class SimGateway:
         self.table = False
         self.captures: dict[int, _Capture] = {}
         self.cut_effective = cut_effective  # fault knob (cut_ineffective): cuts drop nothing
+        self.deaf = False  # fault knob (deaf_sniffer): captures record nothing
         self._next_pid = 4100
 
     # -- what the rest of the sim asks ------------------------------------------------
@@ -63,6 +64,8 @@ class SimGateway:
 
     def deliver(self, ts: float, frame: bytes, src: str, dst: str) -> None:
         with self.lock:
+            if self.deaf:
+                return
             for cap in self.captures.values():
                 if cap.host is None or cap.host in (src, dst):
                     cap.writer.write(ts, frame)

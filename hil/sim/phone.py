@@ -1,7 +1,8 @@
 """A simulated phone: the app's state, its control agent, and the packets it sends.
 
 The control agent answers, over the simulated bench's SSH server, the commands of the
-`sim` app backend (`hil-app settings | set NAME on|off | launch | close | status`).
+`sim` app backend (`hil-app settings | set NAME on|off | launch | close | status |
+records | sync | share N`).
 `tick()` asks the app behaviour model what to send now and turns each request into the
 frames a phone would put on the gateway's Wi-Fi: a DNS lookup, then (if the lookup is
 answered) a TLS session with SNI carrying the request's volumes. Frames are handed to an
@@ -61,18 +62,44 @@ class Air:
             self.gateway.deliver(ts, frame, src, dst)
 
 
+class NetHost:
+    """A device on the gateway's Wi-Fi that makes requests: resolve a name, then TLS."""
+
+    def __init__(self, ip: str, air: Air, gateway: SimGateway):
+        self.ip, self.mac, self.air, self.gateway = ip, phone_mac(ip), air, gateway
+        self._ports = itertools.cycle(range(40000, 60000))
+        self._txids = itertools.cycle(range(1, 65536))
+        self.sent: list[tuple[float, str, bool]] = []  # (time, name, reached), for debugging
+
+    def request(self, t: float, name: str, up: int, down: int) -> None:
+        """One request at `t`; with the uplink cut only the unanswered lookup goes out."""
+        reached = not self.gateway.is_cut(self.ip)
+        ip = server_ip(name)
+        frames = traffic.dns_lookup(t, self.ip, self.mac, RESOLVER_IP, GATEWAY_MAC, name, ip,
+                                    answered=reached, sport=next(self._ports),
+                                    txid=next(self._txids))
+        self.air.send(frames, self.ip, RESOLVER_IP)
+        self.sent.append((t, name, reached))
+        if not reached:
+            return
+        start = frames[-1][0] + 0.0005
+        frames = traffic.tls_session(start, self.ip, self.mac, next(self._ports), ip,
+                                     GATEWAY_MAC, name, up, down, reachable=True)
+        self.air.send(frames, self.ip, ip)
+
+
 class SimPhone:
     def __init__(self, name: str, ip: str, platform: str, behaviour: AppBehaviour,
-                 gateway: SimGateway, air: Air, linked: Callable[[], bool]):
+                 gateway: SimGateway, air: Air, linked: Callable[[], bool],
+                 onboard: Callable[[], tuple] = lambda: ((), None)):
         self.name, self.ip, self.platform = name, ip, platform
-        self.mac = phone_mac(ip)
+        self.net = NetHost(ip, air, gateway)
         self.behaviour, self.gateway, self.air, self.linked = behaviour, gateway, air, linked
+        self.onboard = onboard  # () -> (media items, newest log size) of its aircraft
+        self.actions: list[str] = []
         self.settings = {"diagnostics": True, "local_data_mode": False}
         self.running = False
         self.lock = threading.Lock()
-        self._ports = itertools.cycle(range(40000, 60000))
-        self._txids = itertools.cycle(range(1, 65536))
-        self.sent: list[tuple[float, str, bool]] = []  # (time, name, reached) for debugging
 
     # -- control agent ----------------------------------------------------------------
     def handle(self, line: str, stdin: bytes) -> tuple[int, bytes, bytes]:
@@ -97,26 +124,25 @@ class SimPhone:
                 return 0, b"", b""
             if args == ["status"]:
                 return 0, b"running\n" if self.running else b"closed\n", b""
+            if args == ["records"]:
+                text = "".join(f"id={r.id} time={r.time:.3f} size={r.size} "
+                               f"synced={'yes' if r.synced else 'no'}\n"
+                               for r in self.behaviour.records)
+                return 0, text.encode(), b""
+            if args in (["sync"], ) or (len(args) == 2 and args[0] == "share"
+                                        and args[1].isdigit()):
+                if not self.running:
+                    return 1, b"", b"hil-app: the app is not running\n"
+                self.actions.append(":".join(args))
+                return 0, b"", b""
         return 2, b"", f"hil-app: unknown command {' '.join(args)!r}\n".encode()
 
     # -- traffic ----------------------------------------------------------------------
     def tick(self, now: float) -> None:
+        media, log_size = self.onboard()
         with self.lock:
+            actions, self.actions = tuple(self.actions), []
             inputs = AppInputs(self.running, self.linked(), self.gateway.is_cut(self.ip),
-                               dict(self.settings))
+                               dict(self.settings), media, log_size, actions)
         for req in self.behaviour.tick(now, inputs):
-            self._request(now, req.name, req.up, req.down, reached=not inputs.cut)
-
-    def _request(self, t: float, name: str, up: int, down: int, reached: bool) -> None:
-        ip = server_ip(name)
-        frames = traffic.dns_lookup(t, self.ip, self.mac, RESOLVER_IP, GATEWAY_MAC, name, ip,
-                                    answered=reached, sport=next(self._ports),
-                                    txid=next(self._txids))
-        self.air.send(frames, self.ip, RESOLVER_IP)
-        self.sent.append((t, name, reached))
-        if not reached:
-            return
-        start = frames[-1][0] + 0.0005
-        frames = traffic.tls_session(start, self.ip, self.mac, next(self._ports), ip,
-                                     GATEWAY_MAC, name, up, down, reachable=True)
-        self.air.send(frames, self.ip, ip)
+            self.net.request(now, req.name, req.up, req.down)
