@@ -140,7 +140,8 @@ def k5_diagnostics_setting_off(power_on: PhaseView, ctx: Context, category_of) -
         f"control: {len(nfz)} no-fly-zone check(s), e.g. {_flow_label(nfz[0])}"), tuple(nfz))
 
 
-def k6_uplink_cut(cut: PhaseView, restored: PhaseView, ctx: Context) -> Verdict:
+def k6_uplink_cut(cut: PhaseView, restored: PhaseView, ctx: Context,
+                  deferred_burst: str = "fail") -> Verdict:
     """K6: with the phone's uplink cut at the gateway, nothing leaves.
 
     Seen from the phone's side of the gateway, a flow that left would get an answer or,
@@ -148,7 +149,8 @@ def k6_uplink_cut(cut: PhaseView, restored: PhaseView, ctx: Context) -> Verdict:
     are expected and listed. Controls: the phone is heard during the cut, and, for a pass,
     some flow reaches the internet after the restore (the cut, not the app, made the
     difference). A leak seen during the cut fails the claim whatever happens after.
-    Diagnostics sent after the restore are reported as a deferred burst.
+    Diagnostics sent after the restore are a deferred burst: reported, and a failure
+    unless the bench sets `deferred_burst = "report"`.
     """
     claim = "K6"
     err = _heard(cut, ctx, claim)
@@ -162,6 +164,12 @@ def k6_uplink_cut(cut: PhaseView, restored: PhaseView, ctx: Context) -> Verdict:
         return Verdict(claim, FAIL, tuple(
             f"left the bench while the uplink was cut: {_flow_label(f)}" for f in leaked),
             tuple(leaked))
+    burst = _of(restored.flows, "diagnostics")
+    if burst and deferred_burst == "fail":
+        return Verdict(claim, FAIL, (
+            f"deferred burst after restore: {len(burst)} diagnostics flow(s), "
+            f"{sum(f.bytes_up for f in burst)} B up, held back while the uplink was cut",
+            *(_flow_label(f) for f in burst)), tuple(burst))
     if not reached:
         return Verdict(claim, ERROR, (
             f"control failed: after the uplink was restored, no flow from {ctx.phone_ip} got "
@@ -170,8 +178,200 @@ def k6_uplink_cut(cut: PhaseView, restored: PhaseView, ctx: Context) -> Verdict:
                "no TCP payload",
                f"control: after restore {len(reached)} flow(s) answered, e.g. "
                f"{_flow_label(reached[0])}"]
-    burst = _of(restored.flows, "diagnostics")
     if burst:
         reasons.append(f"deferred burst after restore: {len(burst)} diagnostics flow(s), "
-                       f"{sum(f.bytes_up for f in burst)} B up (reported, not judged here)")
+                       f"{sum(f.bytes_up for f in burst)} B up (reported: the bench sets "
+                       "deferred_burst = \"report\")")
     return Verdict(claim, PASS, tuple(reasons), tuple(reached))
+
+
+# -- helpers shared by the claims below ---------------------------------------------------
+
+def _is_dns(f) -> bool:
+    return f.dport == 53 or f.sport == 53
+
+
+def _internet_flows(phase: PhaseView, ctx: Context) -> list:
+    return [f for f in phase.flows if ctx.internet(f.dst) and f.packets_up > 0]
+
+
+def _answered(phase: PhaseView, ctx: Context, who: str | None = None) -> list:
+    return [f for f in _internet_flows(phase, ctx) if f.packets_down > 0 and not _is_dns(f)
+            and (who is None or f.src == who)]
+
+
+def _destination(f) -> str:
+    return f.server_name or f.dst
+
+
+def _per_destination(flows) -> dict[str, int]:
+    out: dict[str, int] = {}
+    for f in flows:
+        out[_destination(f)] = out.get(_destination(f), 0) + f.bytes_up
+    return out
+
+
+def _app_traffic(phase: PhaseView, ctx: Context, category_of, clients=None) -> list[str]:
+    """What left for the internet that is not the phone OS's own noise, in words."""
+    out = []
+    for f in _internet_flows(phase, ctx):
+        if clients is not None and f.src not in clients:
+            continue
+        if not _is_dns(f) and f.category != "os":
+            out.append(_flow_label(f))
+    for d in phase.dns:
+        if clients is not None and d.client not in clients:
+            continue
+        if d.qname and category_of(d.qname) != "os":
+            out.append(f"lookup of {d.qname} by {d.client} at {d.ts:.3f}")
+    return out
+
+
+# -- K1 K2 K3 K7 K8 G1 -------------------------------------------------------------------
+
+def k1_no_automatic_media_upload(observe: PhaseView, share: PhaseView, ctx: Context,
+                                 media: list[dict], shared: dict, fraction: float) -> Verdict:
+    """K1: after photos and video are taken, no media is uploaded unless the user shares.
+
+    In the observation window: no `media` flow, and no single destination receiving more
+    than `fraction` of the smallest new file's size (a photo-sized upload counts as media
+    whatever its name). Control: after "share" of one photo, an upload of at least its
+    size is seen.
+    """
+    claim = "K1"
+    if not _from_phone(observe, ctx) and not _from_phone(share, ctx):
+        return _heard(observe, ctx, claim)
+    if not media:
+        return Verdict(claim, ERROR, ("no media was taken, so nothing can be concluded",))
+    limit = fraction * min(m["size"] for m in media)
+    named = _of(observe.flows, "media")
+    volume = {d: b for d, b in _per_destination(_internet_flows(observe, ctx)).items()
+              if b > limit}
+    if named or volume:
+        reasons = [f"media upload without a share: {_flow_label(f)}" for f in named]
+        reasons += [f"{b} B uploaded to {d}, more than {fraction:g} of the smallest new file "
+                    f"({min(m['size'] for m in media)} B)" for d, b in volume.items()]
+        return Verdict(claim, FAIL, tuple(reasons), tuple(named))
+    t_share = next((a.t for a in share.actions if a.what.startswith("share")), share.start)
+    ups = [f for f in _internet_flows(share, ctx) if f.first >= t_share
+           and f.bytes_up >= shared["size"]]
+    if not ups:
+        return Verdict(claim, ERROR, (
+            f"control failed: after sharing photo {shared['index']} ({shared['size']} B) no "
+            "upload of at least that size was seen; the capture cannot be trusted to see "
+            "one",))
+    return Verdict(claim, PASS, (
+        f"{len(media)} new file(s) ({', '.join(str(m['size']) for m in media)} B): no media "
+        f"flow and no destination over {int(limit)} B in the window",
+        f"control: the shared photo went up, {_flow_label(ups[0])}"), tuple(ups))
+
+
+def k2_logs_recorded(before: dict, after: dict) -> Verdict:
+    """K2: a power session adds a flight log on the aircraft and a record in the app.
+
+    `before`/`after` hold the aircraft's log list (LOG_ENTRY ids) and the app's
+    flight-record store, read in the previous power session and after this one.
+    """
+    claim = "K2"
+    new_logs = [e for e in after["aircraft_logs"]
+                if e["id"] not in {b["id"] for b in before["aircraft_logs"]}]
+    new_records = [r for r in after["app_records"]
+                   if r["id"] not in {b["id"] for b in before["app_records"]}]
+    reasons = [
+        f"aircraft: {len(before['aircraft_logs'])} -> {len(after['aircraft_logs'])} logs"
+        + (f", new: {new_logs[-1]}" if new_logs else ", no new log"),
+        f"app: {len(before['app_records'])} -> {len(after['app_records'])} flight records"
+        + (f", new: {new_records[-1]}" if new_records else ", no new record"),
+    ]
+    return Verdict(claim, PASS if new_logs and new_records else FAIL, tuple(reasons))
+
+
+def k3_logs_only_on_sync(before_sync: list[PhaseView], sync: PhaseView, ctx: Context,
+                         unsynced: int) -> Verdict:
+    """K3: flight logs reach the server only when the user syncs.
+
+    Before "sync": no `flightlog` upload. Control: after "sync", flight-log uploads of at
+    least `unsynced` bytes (the records the app had not synced).
+    """
+    claim = "K3"
+    if not any(_from_phone(p, ctx) for p in [*before_sync, sync]):
+        return _heard(sync, ctx, claim)
+    early = [f for p in before_sync for f in _of(p.flows, "flightlog")]
+    if early:
+        return Verdict(claim, FAIL, tuple(f"flight log uploaded without a sync (phase "
+                                          f"before sync): {_flow_label(f)}" for f in early),
+                       tuple(early))
+    t_sync = next((a.t for a in sync.actions if a.what.startswith("sync")), sync.start)
+    ups = [f for f in _of(sync.flows, "flightlog") if f.first >= t_sync]
+    if sum(f.bytes_up for f in ups) < unsynced:
+        return Verdict(claim, ERROR, (
+            f"control failed: after sync, {sum(f.bytes_up for f in ups)} B went to flight-log "
+            f"endpoints, less than the {unsynced} B of unsynced records",))
+    return Verdict(claim, PASS, (
+        "no flight-log upload before sync",
+        f"control: after sync {sum(f.bytes_up for f in ups)} B to flight-log endpoints "
+        f"(unsynced records: {unsynced} B), e.g. {_flow_label(ups[0])}"), tuple(ups))
+
+
+def k7_local_data_mode(ldm_on: PhaseView, ldm_off: PhaseView, ctx: Context,
+                       category_of) -> Verdict:
+    """K7: with Local Data Mode on, the app sends nothing to the internet.
+
+    The phone's OS may (category `os`). Control: once Local Data Mode is off again, the
+    app's traffic is seen and answered.
+    """
+    claim = "K7"
+    leaks = _app_traffic(ldm_on, ctx, category_of, clients={ctx.phone_ip})
+    if leaks:
+        return Verdict(claim, FAIL, tuple(f"with Local Data Mode on: {x}" for x in leaks))
+    back = _answered(ldm_off, ctx, ctx.phone_ip)
+    if not back:
+        return Verdict(claim, ERROR, (
+            "control failed: with Local Data Mode off again, no app traffic was seen; the "
+            "silence before proves nothing",))
+    return Verdict(claim, PASS, (
+        "with Local Data Mode on: no app flow and no app lookup left for the internet",
+        f"control: after turning it off, {_flow_label(back[0])}"), tuple(back))
+
+
+def k8_nothing_without_app(app_closed: PhaseView, app_open: PhaseView, ctx: Context,
+                           category_of) -> Verdict:
+    """K8: aircraft and controller powered, app closed: no bench device sends anything.
+
+    Judged on everything the gateway saw on its LAN (phones' OS noise aside). Control:
+    once the app is launched, its traffic is seen and answered.
+    """
+    claim = "K8"
+    leaks = _app_traffic(app_closed, ctx, category_of)
+    if leaks:
+        return Verdict(claim, FAIL, tuple(f"with the app closed: {x}" for x in leaks))
+    back = _answered(app_open, ctx, ctx.phone_ip)
+    if not back:
+        return Verdict(claim, ERROR, (
+            "control failed: after launching the app no traffic of it was seen; the silence "
+            "before proves nothing",))
+    return Verdict(claim, PASS, (
+        "with the app closed: nothing from the aircraft, the controller or the app",
+        f"control: after launching the app, {_flow_label(back[0])}"), tuple(back))
+
+
+def g1_catalog(phases: list[PhaseView], ctx: Context, budget: int) -> Verdict:
+    """G1 (release gate): every destination is in the endpoint catalog; unknown
+    destinations that received more than `budget` bytes fail and are listed."""
+    claim = "G1"
+    flows = [f for p in phases for f in _internet_flows(p, ctx) if not _is_dns(f)]
+    known = [f for f in flows if f.category != "unknown" and f.packets_down > 0]
+    unknown = _per_destination([f for f in flows if f.category == "unknown"])
+    over = {d: b for d, b in unknown.items() if b > budget}
+    if over:
+        return Verdict(claim, FAIL, tuple(
+            f"unknown destination {d}: {b} B up (budget {budget} B)" for d, b in over.items()))
+    if not known:
+        return Verdict(claim, ERROR, (
+            "control failed: no catalogued endpoint was seen answering; an empty capture "
+            "would pass this gate",))
+    reasons = [f"{len({_destination(f) for f in known})} catalogued destination(s): "
+               + ", ".join(sorted({f'{_destination(f)} [{f.category}]' for f in known}))]
+    reasons += [f"unknown destination {d}: {b} B up (within the budget of {budget} B)"
+                for d, b in unknown.items()]
+    return Verdict(claim, PASS, tuple(reasons), tuple(known))

@@ -96,6 +96,9 @@ def test_k6_pass_fail_and_controls():
     assert claims.k6_uplink_cut(phase("cut", leak), phase("restored"), CTX).status == "fail"
 
 
-def test_k6_reports_a_deferred_burst():
+def test_k6_deferred_burst_fails_by_default_or_is_reported():
     v = claims.k6_uplink_cut(phase("cut", DNS_ATTEMPT), phase("restored", NFZ, DIAG), CTX)
+    assert v.status == "fail" and "deferred burst" in v.reasons[0]
+    v = claims.k6_uplink_cut(phase("cut", DNS_ATTEMPT), phase("restored", NFZ, DIAG), CTX,
+                             deferred_burst="report")
     assert v.status == "pass" and "deferred burst" in v.reasons[-1]
