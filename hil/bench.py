@@ -96,11 +96,21 @@ class AircraftConfig:
 class Windows:
     boot: float | None  # readiness timeout; None: twice the model's boot time
     observe: float  # observation window of a claim phase
+    video: float = 5.0  # length of the video the media claim records
 
     def boot_timeout(self, model: Model, time_scale: float = 1.0) -> float:
         if self.boot is not None:
             return self.boot
         return 2.0 * model.boot_time * time_scale
+
+
+@dataclass(frozen=True)
+class ClaimsConfig:
+    """How strictly claims are judged on this bench (the [claims] table)."""
+
+    media_fraction: float = 0.5  # K1: an upload over this share of a new file counts
+    unknown_budget: int = 16_384  # G1: bytes an unknown destination may receive
+    deferred_burst: str = "fail"  # K6: "fail" | "report"
 
 
 @dataclass(frozen=True)
@@ -120,6 +130,7 @@ class Bench:
     windows: Windows
     sim: SimConfig | None
     raw: dict[str, Any] = field(repr=False, compare=False)
+    claims: ClaimsConfig = ClaimsConfig()
 
     @property
     def time_scale(self) -> float:
@@ -219,7 +230,7 @@ class _Parser:
 
     # -- sections --------------------------------------------------------------------
     def bench(self) -> Bench:
-        top = ("bench", "sim", "relay", "gateway", "phone", "aircraft", "windows")
+        top = ("bench", "sim", "relay", "gateway", "phone", "aircraft", "windows", "claims")
         self.only(self.raw, "", top)
         b = self.table(self.raw, "bench", "")
         self.only(b, "bench", ("name",))
@@ -230,7 +241,22 @@ class _Parser:
         phones = self.phones(gateway)
         aircraft = self.aircraft(relay, phones)
         windows = self.windows()
-        return Bench(self.path, name, relay, gateway, phones, aircraft, windows, sim, self.raw)
+        return Bench(self.path, name, relay, gateway, phones, aircraft, windows, sim, self.raw,
+                     self.claims())
+
+    def claims(self) -> ClaimsConfig:
+        c = self.table(self.raw, "claims", "", required=False)
+        self.only(c, "claims", ("media_fraction", "unknown_budget", "deferred_burst"))
+        d = ClaimsConfig()
+        fraction = self.value(c, "media_fraction", "claims", float, d.media_fraction)
+        if not 0 < fraction <= 1:
+            raise self.fail("claims.media_fraction", f"{fraction} must be in (0, 1]")
+        budget = self.value(c, "unknown_budget", "claims", int, d.unknown_budget)
+        if budget < 0:
+            raise self.fail("claims.unknown_budget", f"{budget} must be a number of bytes >= 0")
+        burst = self.value(c, "deferred_burst", "claims", str, d.deferred_burst,
+                           choices=("fail", "report"))
+        return ClaimsConfig(fraction, budget, burst)
 
     def sim(self) -> SimConfig | None:
         if not self.is_sim:
@@ -373,13 +399,14 @@ class _Parser:
 
     def windows(self) -> Windows:
         w = self.table(self.raw, "windows", "")
-        self.only(w, "windows", ("boot", "observe"))
+        self.only(w, "windows", ("boot", "observe", "video"))
         boot = self.value(w, "boot", "windows", float, None)
         observe = self.value(w, "observe", "windows", float)
-        for k, v in (("boot", boot), ("observe", observe)):
+        video = self.value(w, "video", "windows", float, 5.0)
+        for k, v in (("boot", boot), ("observe", observe), ("video", video)):
             if v is not None and v <= 0:
                 raise self.fail(f"windows.{k}", f"{v} must be a positive number of seconds")
-        return Windows(boot, observe)
+        return Windows(boot, observe, video)
 
 
 def _a(n: int) -> str:

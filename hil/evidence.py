@@ -1,8 +1,10 @@
 """What a claim test records, and how a reviewer reads it: JSON beside the pcap, and HTML.
 
-A claim test is a sequence of phases. `Recorder` stamps phases and actions on the
-gateway's clock (through a clock function it is given), and `Evidence` gathers them with
-the flows of each phase, the verdict and the capture's path. `Evidence.to_json()` is the
+A claim is judged on a power session's phases. `Recorder` stamps phases and actions on
+the gateway's clock (through a clock function it is given), and `Evidence` gathers, for
+one claim test, the session's phases with their flows, the facts read from the devices
+(observations), the verdict, the capture's path and the other claims the same session
+served. `Evidence.to_json()` is the
 record kept under the artifacts folder; `Evidence.html()` is the block attached to the
 test's row of the HTML report: a summary line, a timeline, then per phase its actions and
 its flow table.
@@ -46,6 +48,9 @@ class Evidence:
     bench: str
     phone: str
     firmware: str | None = None
+    session: str = ""
+    served: list[str] = field(default_factory=list)
+    observations: dict = field(default_factory=dict)
     phases: list[Phase] = field(default_factory=list)
     pcap: str | None = None
     capture_log: str = ""
@@ -74,8 +79,14 @@ class Evidence:
             f"{e(self.claim)} on <b>{e(self.aircraft)}</b> ({e(self.model)}), firmware "
             f"{e(self.firmware or 'unknown')}, bench {e(self.bench)}, phone {e(self.phone)}</p>",
             "<ul>" + "".join(f"<li>{e(r)}</li>" for r in v.get("reasons", [])) + "</ul>",
+            f"<p>session <b>{e(self.session)}</b>, which served "
+            f"{e(', '.join(self.served) or self.claim)}</p>",
             self.timeline_svg(),
         ]
+        if self.observations:
+            parts.append("<p>observations:</p><ul>" + "".join(
+                f"<li>{e(k)}: <code>{e(json.dumps(val, default=str))}</code></li>"
+                for k, val in self.observations.items()) + "</ul>")
         t0 = self.phases[0].start if self.phases else 0.0
         for ph in self.phases:
             end = ph.end if ph.end is not None else ph.start
@@ -109,7 +120,7 @@ class Evidence:
         span = max(t1 - t0, 1e-6)
         x = lambda t: 10 + (width - 20) * (t - t0) / span  # noqa: E731
         colours = {"diagnostics": "#cf222e", "nfz": "#0969da", "os": "#8c959f",
-                   "unknown": "#9a6700"}
+                   "unknown": "#9a6700", "media": "#8250df", "flightlog": "#bf3989"}
         out = [f'<svg width="{width}" height="90" xmlns="http://www.w3.org/2000/svg" '
                'style="border:1px solid #d0d7de">']
         for i, p in enumerate(self.phases):
@@ -152,17 +163,17 @@ def _flow_table(flows: list[dict], t0: float) -> str:
 
 
 class Recorder:
-    """Stamps phases and actions with a clock (the gateway's) into an Evidence."""
+    """Stamps phases and actions with a clock (the gateway's) into a list of phases."""
 
-    def __init__(self, evidence: Evidence, clock: Callable[[], float]):
-        self.evidence = evidence
+    def __init__(self, phases: list[Phase], clock: Callable[[], float]):
+        self.phases = phases
         self.clock = clock
         self.current: Phase | None = None
 
     @contextmanager
     def phase(self, name: str):
         ph = Phase(name, self.clock())
-        self.evidence.phases.append(ph)
+        self.phases.append(ph)
         self.current = ph
         try:
             yield ph
@@ -172,7 +183,7 @@ class Recorder:
 
     def act(self, what: str, fn: Callable[[], Any] | None = None) -> Any:
         """Record an action at the moment it starts and run it."""
-        target = self.current or (self.evidence.phases[-1] if self.evidence.phases else None)
+        target = self.current or (self.phases[-1] if self.phases else None)
         if target is None:
             raise RuntimeError(f"action {what!r} outside any phase")
         target.actions.append(Action(self.clock(), what))

@@ -1,11 +1,16 @@
-"""One claim test's run: capture around its phases, then judge on what was captured.
+"""Power sessions and the claims judged on them.
 
-`ClaimRun` starts the gateway's capture for the station's phone when it opens, records
-phases and actions on the gateway's clock, and `judge()` stops the capture, fetches it
-into the test's artifact folder, analyzes it, hands each phase's flows to a pure judge
-from `hil.claims`, and writes the evidence JSON beside the pcap. `close()` (teardown)
-does whatever `judge()` did not get to, so a test that crashed still leaves its pcap and
-its evidence, and never leaves a capture running on the gateway.
+A `SessionRun` is one scenario played on one aircraft: the gateway's capture runs around
+its phases, the harness's actions are stamped on the gateway's clock, and facts read from
+the devices (log lists, media sizes, flight records) are kept as observations. Once
+finished, its pcap is fetched and analyzed once; any number of claims can then be judged
+on it. Claims share a session where judging them on the same phases weakens neither (the
+claim suite says which), so a model's suite costs as few power cycles as possible.
+
+`judge()` hands the session's phases to a pure judge from `hil.claims` and returns the
+claim's `Evidence`: its verdict, the phases with their flows, the observations, the pcap,
+and which other claims the same session served. `close()` (teardown) stops a capture a
+crashed scenario left running and keeps whatever it recorded.
 """
 
 from __future__ import annotations
@@ -14,51 +19,62 @@ import logging
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
-from hil import claims
-from hil.capture.analyze import analyze
+from hil.bench import ClaimsConfig
+from hil.capture.analyze import Analysis, analyze
 from hil.capture.catalog import Catalog
 from hil.capture.phases import flows_in
 from hil.claims import Context, PhaseView, Verdict
-from hil.evidence import Evidence, Recorder
+from hil.evidence import Evidence, Phase, Recorder
 from hil.remote.gateway import RemoteCapture
 from hil.station import Station
 
 log = logging.getLogger("hil.run")
 
-Judge = Callable[[dict[str, PhaseView], Context], Verdict]
+Judge = Callable[["SessionRun"], Verdict]
 
 
-class ClaimRun:
-    def __init__(self, station: Station, claim: str, test_id: str, folder: Path,
-                 catalog: Catalog):
-        self.station = station
-        self.folder = folder
-        self.catalog = catalog
+class SessionRun:
+    def __init__(self, station: Station, scenario: str, folder: Path, catalog: Catalog,
+                 whole_lan: bool = False):
+        self.station, self.scenario, self.folder = station, scenario, folder
+        self.catalog, self.whole_lan = catalog, whole_lan
         self.gateway = station.gateway
-        phone = station.phone
-        self.evidence = Evidence(test=test_id, claim=claim, aircraft=station.name,
-                                 model=station.config.model.id, bench=station.bench.name,
-                                 phone=phone.name)
-        self.context = Context(phone.ip, station.bench.gateway.lan_subnet)
-        self.recorder = Recorder(self.evidence,
-                                 lambda: self.gateway.local_to_gateway(time.time()))
+        self.phases: list[Phase] = []
+        self.observations: dict[str, Any] = {}
+        self.served: list[str] = []  # the claims judged on this session so far
+        self.context = Context(station.phone.ip, station.bench.gateway.lan_subnet)
+        self.settings: ClaimsConfig = station.bench.claims
+        self._recorder = Recorder(self.phases, lambda: self.gateway.local_to_gateway(time.time()))
         self.capture: RemoteCapture | None = None
-        self.verdict: Verdict | None = None
-        self.analysis = None
+        self.pcap: Path | None = None
+        self.capture_log = ""
+        self.analysis: Analysis | None = None
+        self._views: dict[str, PhaseView] | None = None
 
-    # -- during the test --------------------------------------------------------------
-    def open(self) -> ClaimRun:
+    @property
+    def name(self) -> str:
+        return f"{self.station.name}-{self.scenario}"
+
+    # -- playing the scenario ---------------------------------------------------------
+    def open(self) -> SessionRun:
         self.folder.mkdir(parents=True, exist_ok=True)
-        name = f"{self.station.bench.name}-{self.station.name}-{int(time.time() * 1000)}"
-        self.capture = self.gateway.start_capture(self.station.phone.ip, name)
+        host = None if self.whole_lan else self.station.phone.ip
+        self.capture = self.gateway.start_capture(
+            host, f"{self.station.bench.name}-{self.name}-{int(time.time() * 1000)}")
         return self
 
     def phase(self, name: str):
-        return self.recorder.phase(name)
+        return self._recorder.phase(name)
 
     def act(self, what: str, fn=None):
-        return self.recorder.act(what, fn)
+        return self._recorder.act(what, fn)
+
+    def note(self, key: str, value: Any) -> Any:
+        """Keep a fact read from a device (a log list, a media size) for the judges."""
+        self.observations[key] = value
+        return value
 
     def observe(self, seconds: float | None = None) -> None:
         """Wait out the observation window, logging progress on long windows."""
@@ -69,57 +85,61 @@ class ClaimRun:
         while (left := end - time.monotonic()) > 0:
             time.sleep(min(step, left))
             if seconds > 10 and end - time.monotonic() > 0:
-                log.info("%s: observing, %.0f s of %.0f s left", self.station.name,
+                log.info("%s: observing, %.0f s of %.0f s left", self.name,
                          end - time.monotonic(), seconds)
 
-    # -- judging ----------------------------------------------------------------------
-    def finish_capture(self) -> None:
+    def finish(self) -> None:
+        """Stop the capture, fetch it beside the evidence and analyze it (once)."""
         if self.capture is None:
             return
         cap, self.capture = self.capture, None
-        pcap = self.gateway.stop_capture(cap, self.folder / "capture.pcap")
-        self.evidence.pcap = str(pcap)
-        self.evidence.capture_log = self.gateway.capture_stats(cap)
-        self.evidence.firmware = self.station.firmware
-        self.analysis = analyze(pcap, self.catalog)
-
-    def judge(self, judge: Judge) -> Verdict:
-        self.finish_capture()
-        views = {}
-        for ph in self.evidence.phases:
-            end = ph.end if ph.end is not None else ph.start
-            flows = flows_in(self.analysis.flows, ph.start, end)
-            dns = [d for d in self.analysis.dns if ph.start <= d.ts < end]
-            views[ph.name] = PhaseView(ph.name, ph.start, end, list(ph.actions), flows, dns)
-            ph.flows = [f.to_dict() for f in flows]
-            ph.dns = [d.to_dict() for d in dns]
-        self.verdict = judge(views, self.context)
-        self.evidence.verdict = self.verdict.to_dict()
-        self.write()
-        log.info("%s", self.evidence.summary())
-        return self.verdict
-
-    def category_of(self, name: str) -> str:
-        ep = self.catalog.classify(name)
-        return ep.category if ep else "unknown"
-
-    def write(self) -> Path:
-        path = self.folder / "evidence.json"
-        path.write_text(self.evidence.to_json())
-        return path
+        self.pcap = self.gateway.stop_capture(cap, self.folder / "capture.pcap")
+        self.capture_log = self.gateway.capture_stats(cap)
+        self.analysis = analyze(self.pcap, self.catalog)
 
     def close(self) -> list[str]:
-        """Teardown: stop a capture still running and keep whatever evidence exists."""
-        problems = []
-        if self.capture is not None:
-            try:
-                self.finish_capture()
-            except Exception as e:
-                problems.append(f"capture: {e}")
-        self.evidence.problems += problems
-        if self.evidence.verdict is None:
-            self.evidence.verdict = {"claim": self.evidence.claim, "status": claims.ERROR,
-                                     "reasons": ["the test ended before the claim was judged"],
-                                     "decisive": []}
-        self.write()
-        return problems
+        """Teardown: stop a capture still running; never raises."""
+        try:
+            self.finish()
+        except Exception as e:
+            log.error("%s: capture not recovered: %s", self.name, e)
+            return [f"capture: {e}"]
+        return []
+
+    # -- judging ----------------------------------------------------------------------
+    def views(self) -> dict[str, PhaseView]:
+        if self._views is None:
+            if self.analysis is None:
+                raise RuntimeError(f"{self.name}: judged before its capture was analyzed")
+            self._views = {}
+            for ph in self.phases:
+                end = ph.end if ph.end is not None else ph.start
+                flows = flows_in(self.analysis.flows, ph.start, end)
+                dns = [d for d in self.analysis.dns if ph.start <= d.ts < end]
+                self._views[ph.name] = PhaseView(ph.name, ph.start, end, list(ph.actions),
+                                                 flows, dns)
+        return self._views
+
+    def view(self, name: str) -> PhaseView:
+        return self.views()[name]
+
+    def category_of(self, name: str) -> str:
+        return self.catalog.category(name)
+
+    def judge(self, claim: str, test_id: str, judge: Judge) -> Evidence:
+        verdict = judge(self)
+        self.served.append(claim)
+        views = self.views()
+        ev = Evidence(test=test_id, claim=claim, aircraft=self.station.name,
+                      model=self.station.config.model.id, bench=self.station.bench.name,
+                      phone=self.station.phone.name, firmware=self.station.firmware,
+                      session=self.name, served=list(self.served),
+                      observations=self.observations, pcap=str(self.pcap),
+                      capture_log=self.capture_log, verdict=verdict.to_dict())
+        for ph in self.phases:
+            v = views[ph.name]
+            ev.phases.append(Phase(ph.name, ph.start, ph.end, list(ph.actions),
+                                   [f.to_dict() for f in v.flows],
+                                   [d.to_dict() for d in v.dns]))
+        log.info("%s", ev.summary())
+        return ev

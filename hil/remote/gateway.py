@@ -52,7 +52,7 @@ class GatewayError(Exception):
 class RemoteCapture:
     """A tcpdump running on the gateway for one phone."""
 
-    phone_ip: str
+    phone_ip: str | None  # None: the whole LAN
     path: str
     pid: int
     started: float  # gateway clock
@@ -93,12 +93,14 @@ class Gateway:
         return t + self.clock_offset()
 
     # -- capture ---------------------------------------------------------------------
-    def start_capture(self, phone_ip: str, name: str, ready_timeout: float = 10.0
+    def start_capture(self, phone_ip: str | None, name: str, ready_timeout: float = 10.0
                       ) -> RemoteCapture:
+        """Capture one phone's traffic, or (`phone_ip` None) everything on the LAN side."""
         path = f"{self.capture_dir}/{name}.pcap"
         self.ssh.run(["mkdir", "-p", self.capture_dir])
+        match = ["host", phone_ip, "and"] if phone_ip else []
         tcpdump = ["tcpdump", "-U", "-n", "-i", self.lan_interface, "-w", path,
-                   "host", phone_ip, "and", "not", "port", "22"]
+                   *match, "not", "port", "22"]
         line = (f"nohup {quote_argv(tcpdump)} > {quote_argv([path + '.log'])} 2>&1 "
                 "< /dev/null & echo $!")
         res = self.ssh.run_line(line, tuple(tcpdump))
@@ -122,8 +124,8 @@ class Gateway:
                                    f"within {ready_timeout} s")
             time.sleep(0.02)
         cap.started = self.now()
-        log.info("capture of %s started on %s (pid %d, %s)", phone_ip, self.lan_interface,
-                 pid, path)
+        log.info("capture of %s started on %s (pid %d, %s)", phone_ip or "the whole LAN",
+                 self.lan_interface, pid, path)
         return cap
 
     def stop_capture(self, cap: RemoteCapture, dest: Path, timeout: float = 10.0) -> Path:

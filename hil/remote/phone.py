@@ -3,7 +3,8 @@
 `App` is the capability claim tests use; backends implement it. Today:
 
 - `sim`: the simulated phone's control agent, reached over SSH like a real host. It
-  answers `hil-app settings | set NAME on|off | launch | close | status`.
+  answers `hil-app settings | set NAME on|off | launch | close | status | records |
+  sync | share N`.
 
 Planned: `operator` (asks the person at the bench) and `adb` (Android).
 
@@ -41,6 +42,18 @@ class App(ABC):
 
     @abstractmethod
     def running(self) -> bool: ...
+
+    @abstractmethod
+    def records(self) -> list[dict]:
+        """The app's flight-record store: [{id, time, size, synced}]."""
+
+    @abstractmethod
+    def sync(self) -> None:
+        """Press "sync" (upload the flight records)."""
+
+    @abstractmethod
+    def share(self, media_index: int) -> None:
+        """Share one photo or video from the aircraft's card (uploads it)."""
 
     def disconnect(self) -> None:  # noqa: B027 - optional for backends without a connection
         """Release the backend's connection (the app keeps its state)."""
@@ -84,6 +97,24 @@ class SimApp(App):
 
     def running(self) -> bool:
         return self._cmd("status").strip() == "running"
+
+    def records(self) -> list[dict]:
+        out = []
+        for line in self._cmd("records").splitlines():
+            try:
+                f = dict(kv.split("=", 1) for kv in line.split())
+                out.append({"id": int(f["id"]), "time": float(f["time"]),
+                            "size": int(f["size"]), "synced": f["synced"] == "yes"})
+            except (KeyError, ValueError):
+                raise AppError(f"phone {self.name}: record line {line!r} is not "
+                               "id=N time=T size=B synced=yes|no") from None
+        return out
+
+    def sync(self) -> None:
+        self._cmd("sync")
+
+    def share(self, media_index: int) -> None:
+        self._cmd("share", str(int(media_index)))
 
     def disconnect(self) -> None:
         self.ssh.close()

@@ -39,7 +39,7 @@ from hil.sim.kmtronic import KmtronicSimulator
 from hil.sim.lcus import LcusSimulator
 from hil.sim.numato import NumatoSimulator
 from hil.sim.onboard import Onboard
-from hil.sim.phone import Air, NetHost, SimPhone
+from hil.sim.phone import CLOUD_RTT, Air, NetHost, SimPhone
 from hil.sim.power import SimPowerInput
 from hil.sim.sshd import SimSshServer
 
@@ -144,7 +144,7 @@ class SimBench:
         self.air = Air(self.gateway)
         for i, name in enumerate(t.aircraft):  # an aircraft that joins the Wi-Fi (a fault)
             self.aircraft_net[name] = NetHost(str(t.gateway.lan_subnet[200 + i]), self.air,
-                                              self.gateway)
+                                              self.gateway, rtt=CLOUD_RTT * self.scale)
         for pname, p in t.phones.items():
             paired = [a for a in t.aircraft.values() if a.phone == pname]
             linked = self._linked_fn(paired)

@@ -175,9 +175,9 @@ class SimGateway:
             else:
                 return _err(1, f"tcpdump: unsupported option {args[i]}")
         expr = " ".join(args[i:])
-        m = re.fullmatch(r"host (\S+)(?: and not port 22)?", expr)
+        m = re.fullmatch(r"(?:host (\S+) and )?not port 22|host (\S+)", expr)
         if iface is None or path is None or (expr and not m):
-            return _err(1, f"tcpdump: sim supports -i IF -w FILE [host IP [and not port 22]],"
+            return _err(1, f"tcpdump: sim supports -i IF -w FILE [host IP and] not port 22,"
                            f" got {args}")
         pid = self._next_pid
         self._next_pid += 1
@@ -188,7 +188,8 @@ class SimGateway:
         p = self._path(path)
         p.parent.mkdir(parents=True, exist_ok=True)
         f = open(p, "wb")
-        cap = _Capture(pid, iface, p, log, m.group(1) if m else None, f, PcapWriter(f))
+        host = (m.group(1) or m.group(2)) if m else None
+        cap = _Capture(pid, iface, p, log, host, f, PcapWriter(f))
         cap.writer.flush()
         self.captures[pid] = cap
         log.write_text(f"tcpdump: listening on {iface}, link-type EN10MB (Ethernet), "

@@ -40,7 +40,7 @@ class FlightLog:
 @dataclass
 class Onboard:
     photo_size: int = 2_000_000
-    video_bytes_per_s: int = 6_000_000  # per real second; the bench scales time
+    video_bytes_per_s: int = 1_000_000  # per real second; the bench scales time
     log_size: int = 150_000
     records_logs: bool = True  # fault no_local_log: False
     card_used: float = 1234.5 * MIB  # bytes already on the card

@@ -26,6 +26,7 @@ from hil.sim.gateway import SimGateway
 RESOLVER_IP = "203.0.113.53"  # TEST-NET-3: only ever bytes in a simulated capture
 CLOUD_NET = ipaddress.IPv4Network("198.51.100.0/24")  # TEST-NET-2, stand-in servers
 GATEWAY_MAC = "02:00:00:00:00:01"
+CLOUD_RTT = 0.010  # seconds, real: a lab's uplink to the cloud
 
 
 def server_ip(name: str) -> str:
@@ -65,8 +66,9 @@ class Air:
 class NetHost:
     """A device on the gateway's Wi-Fi that makes requests: resolve a name, then TLS."""
 
-    def __init__(self, ip: str, air: Air, gateway: SimGateway):
+    def __init__(self, ip: str, air: Air, gateway: SimGateway, rtt: float = 0.002):
         self.ip, self.mac, self.air, self.gateway = ip, phone_mac(ip), air, gateway
+        self.rtt = rtt  # round trip to the cloud, already scaled
         self._ports = itertools.cycle(range(40000, 60000))
         self._txids = itertools.cycle(range(1, 65536))
         self.sent: list[tuple[float, str, bool]] = []  # (time, name, reached), for debugging
@@ -77,14 +79,14 @@ class NetHost:
         ip = server_ip(name)
         frames = traffic.dns_lookup(t, self.ip, self.mac, RESOLVER_IP, GATEWAY_MAC, name, ip,
                                     answered=reached, sport=next(self._ports),
-                                    txid=next(self._txids))
+                                    txid=next(self._txids), rtt=self.rtt)
         self.air.send(frames, self.ip, RESOLVER_IP)
         self.sent.append((t, name, reached))
         if not reached:
             return
         start = frames[-1][0] + 0.0005
         frames = traffic.tls_session(start, self.ip, self.mac, next(self._ports), ip,
-                                     GATEWAY_MAC, name, up, down, reachable=True)
+                                     GATEWAY_MAC, name, up, down, reachable=True, rtt=self.rtt)
         self.air.send(frames, self.ip, ip)
 
 
@@ -93,7 +95,7 @@ class SimPhone:
                  gateway: SimGateway, air: Air, linked: Callable[[], bool],
                  onboard: Callable[[], tuple] = lambda: ((), None)):
         self.name, self.ip, self.platform = name, ip, platform
-        self.net = NetHost(ip, air, gateway)
+        self.net = NetHost(ip, air, gateway, rtt=CLOUD_RTT * behaviour.time_scale)
         self.behaviour, self.gateway, self.air, self.linked = behaviour, gateway, air, linked
         self.onboard = onboard  # () -> (media items, newest log size) of its aircraft
         self.actions: list[str] = []

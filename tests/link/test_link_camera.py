@@ -46,7 +46,7 @@ def test_video_size_follows_its_scaled_duration(rig):
     time.sleep(0.05)  # 5 real seconds at scale 0.01
     link.video(False)
     video = onboard.media[-1]
-    assert video.kind == "video" and 18_000_000 < video.size < 30_000_000
+    assert video.kind == "video" and 18_000_000 < video.size < 30_000_000  # 4 MB/s
     with pytest.raises(LinkError, match="refused video stop with MAV_RESULT_DENIED"):
         link.video(False)  # not recording
 

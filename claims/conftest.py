@@ -1,0 +1,139 @@
+"""The power sessions the claim suite judges on, and which claims share each.
+
+A scenario is what the harness does to one aircraft in one power session; its phases are
+stamped on the gateway's clock while the gateway captures. Claims that can be judged on
+the same phases without weakening either share a scenario (the table in the README):
+
+- defaults: K1, K2, K3, K4, G1. Defaults in the app; a baseline power session (for K2's
+  "before"), then power-on (K4), media taken (K1), one photo shared (K1's control),
+  sync (K3's control). K3 judges every phase before the sync; G1 judges every phase.
+- diagnostics-off: K5.   - uplink-cut: K6.   - local-data-mode: K7 (Android).
+- no-app: K8, with the capture on the whole LAN (any bench device may be the culprit).
+"""
+
+import pytest
+
+
+def prepare(s, st, diagnostics=True, ldm=False, launch=True):
+    with s.phase("prepare"):
+        s.act(f"app setting diagnostics {'on' if diagnostics else 'off'}",
+              lambda: st.app.set("diagnostics", diagnostics))
+        if st.phone.platform == "android":
+            s.act(f"app setting local_data_mode {'on' if ldm else 'off'}",
+                  lambda: st.app.set("local_data_mode", ldm))
+        if launch:
+            s.act("launch app", st.app.launch)
+        else:
+            s.act("close app", st.app.close)
+
+
+def power_on_and_observe(s, st, phase):
+    with s.phase(phase):
+        st.power_on(s.act)
+        s.observe()
+
+
+def stores(st) -> dict:
+    return {"aircraft_logs": st.link.log_list(), "app_records": st.app.records()}
+
+
+def take(s, st, what) -> dict:
+    """Take a photo or a video; its size is the growth of the aircraft's storage."""
+    before = st.link.storage_used()
+    if what == "photo":
+        index, path = s.act("take photo", st.link.take_photo)
+    else:
+        s.act("start video", lambda: st.link.video(True))
+        s.observe(st.bench.windows.video)
+        s.act("stop video", lambda: st.link.video(False))
+        index, path = None, None
+    return {"kind": what, "index": index, "file": path,
+            "size": int(round(st.link.storage_used() - before))}
+
+
+def defaults(s, st):
+    prepare(s, st)
+    with s.phase("baseline"):
+        st.power_on(s.act)
+        s.note("before", stores(st))
+        st.power_off(s.act)
+    power_on_and_observe(s, st, "power-on")
+    with s.phase("media"):
+        media = [take(s, st, "photo"), take(s, st, "photo"), take(s, st, "video")]
+        s.note("media", media)
+        s.observe()
+    with s.phase("share"):
+        photo = s.note("shared", media[0])
+        s.act(f"share photo {photo['index']}", lambda: st.app.share(photo["index"]))
+        s.observe()
+    with s.phase("sync"):
+        s.note("unsynced", sum(r["size"] for r in st.app.records() if not r["synced"]))
+        s.act("sync", st.app.sync)
+        s.observe()
+    s.note("after", stores(st))
+    with s.phase("power-off"):
+        st.power_off(s.act)
+
+
+def diagnostics_off(s, st):
+    prepare(s, st, diagnostics=False)
+    power_on_and_observe(s, st, "power-on")
+    st.power_off(s.act)
+
+
+def uplink_cut(s, st):
+    prepare(s, st)
+    with s.phase("cutting"):  # flows begun before the cut took effect: not judged
+        s.act(f"cut uplink of {st.phone.ip}", lambda: st.gateway.cut_uplink(st.phone.ip))
+    power_on_and_observe(s, st, "cut")
+    with s.phase("restored"):
+        s.act(f"restore uplink of {st.phone.ip}",
+              lambda: st.gateway.restore_uplink(st.phone.ip))
+        s.observe()
+    st.power_off(s.act)
+
+
+def local_data_mode(s, st):
+    prepare(s, st, ldm=True)
+    power_on_and_observe(s, st, "ldm-on")
+    with s.phase("ldm-off"):
+        s.act("app setting local_data_mode off", lambda: st.app.set("local_data_mode", False))
+        s.observe()
+    st.power_off(s.act)
+
+
+def no_app(s, st):
+    prepare(s, st, launch=False)
+    power_on_and_observe(s, st, "app-closed")
+    with s.phase("app-open"):
+        s.act("launch app", st.app.launch)
+        s.observe()
+    st.power_off(s.act)
+
+
+@pytest.fixture
+def defaults_session(power_session):
+    return power_session("defaults", defaults)
+
+
+@pytest.fixture
+def diagnostics_off_session(power_session):
+    return power_session("diagnostics-off", diagnostics_off)
+
+
+@pytest.fixture
+def uplink_cut_session(power_session):
+    return power_session("uplink-cut", uplink_cut)
+
+
+@pytest.fixture
+def local_data_mode_session(power_session, station):
+    if station.phone.platform != "android":
+        pytest.skip(f"Local Data Mode is an Android feature; {station.phone.name} is "
+                    f"{station.phone.platform}")
+    return power_session("local-data-mode", local_data_mode)
+
+
+@pytest.fixture
+def no_app_session(power_session):
+    return power_session("no-app", no_app, whole_lan=True)
