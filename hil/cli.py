@@ -6,6 +6,9 @@
   hil power on|off|cycle|status [TARGET] --bench BENCH
                               power an aircraft (NAME), its controller (NAME.controller)
                               or all; status lists every relay channel and its owner
+  hil report RUN_DIR          the summary of a run (claims by aircraft, links to evidence),
+                              rebuilt from its evidence JSON; writes RUN_DIR/index.html;
+                              exit 1 when any claim did not pass
   hil analyze CAPTURE [--json] [--catalog FILE]
                               the flows of a capture, by upload bytes, with categories
 
@@ -71,6 +74,16 @@ def _sim(args) -> int:
     finally:
         sim.stop()
     return 0
+
+
+def _report(args) -> int:
+    from hil import report
+
+    summary = report.build(args.run_dir)
+    out = Path(args.run_dir) / "index.html"
+    out.write_text(report.html(summary, out.parent))
+    print(report.text(summary) + f"written: {out}")
+    return 1 if set(summary.counts()) - {"pass"} else 0
 
 
 def _power(args) -> int:
@@ -141,6 +154,9 @@ def main(argv: list[str] | None = None) -> int:
     w.add_argument("--lock-timeout", type=float, default=0.0,
                    help="seconds to wait for a bench another job holds (default: 0)")
     w.set_defaults(fn=_power)
+    r = sub.add_parser("report", help="rebuild a run's summary from its evidence JSON")
+    r.add_argument("run_dir", help="the folder of one run: artifacts/<run>/")
+    r.set_defaults(fn=_report)
     a = sub.add_parser("analyze", help="flows of a capture with their categories")
     a.add_argument("capture")
     a.add_argument("--catalog")
