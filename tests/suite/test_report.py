@@ -26,7 +26,7 @@ def test_summary_from_evidence_only(tmp_path):
     assert s.counts() == {"pass": 1, "fail": 1, "error": 1}
     assert s.sessions == {"spark-defaults": {"K4", "G1"}, "mavic-defaults": {"K4"}}
     text = report.text(s)
-    assert "mavic          01.00.0900   error     -" in text
+    assert "mavic          01.00.0900  error     -" in text
     assert "session spark-defaults: K4, G1" in text
     page = report.html(s, run)
     assert 'href="t2/evidence.json">fail</a>' in page and 'title="G1 fail because"' in page
