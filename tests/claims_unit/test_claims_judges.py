@@ -23,12 +23,14 @@ class F:
     sport: int = 40000
     dport: int = 443
     server_name: str | None = None
+    first: float = 0.0
 
 
 @dataclass
 class D:
     ts: float
     qname: str
+    client: str = PHONE
 
 
 DIAG = F(category="diagnostics", bytes_up=12000, packets_down=5, bytes_down=600,
@@ -102,3 +104,96 @@ def test_k6_deferred_burst_fails_by_default_or_is_reported():
     v = claims.k6_uplink_cut(phase("cut", DNS_ATTEMPT), phase("restored", NFZ, DIAG), CTX,
                              deferred_burst="report")
     assert v.status == "pass" and "deferred burst" in v.reasons[-1]
+
+
+MEDIA = [{"index": 1, "kind": "photo", "size": 2_000_000},
+         {"index": 2, "kind": "video", "size": 5_000_000}]
+SHARED = MEDIA[0]
+
+
+@dataclass
+class A:
+    t: float
+    what: str
+
+
+def test_k1_named_and_volume_uploads_fail_control_backs_a_pass():
+    share_up = F(category="media", bytes_up=2_000_600, packets_down=50, bytes_down=4000)
+    share_up.first = 0.6
+    share = PhaseView("share", 0.5, 1.0, [A(0.55, "share photo 1")], [share_up], [])
+    ok = claims.k1_no_automatic_media_upload(phase("media", NFZ), share, CTX, MEDIA, SHARED,
+                                             0.5)
+    assert ok.status == "pass"
+    named = F(category="media", bytes_up=10_000, packets_down=3)
+    v = claims.k1_no_automatic_media_upload(phase("media", named), share, CTX, MEDIA, SHARED,
+                                            0.5)
+    assert v.status == "fail" and "media upload without a share" in v.reasons[0]
+    # a photo-sized upload is media whatever its name: two flows to one place add up
+    big = [F(server_name="cdn.example", bytes_up=600_000) for _ in range(2)]
+    v = claims.k1_no_automatic_media_upload(phase("media", *big), share, CTX, MEDIA, SHARED,
+                                            0.5)
+    assert v.status == "fail" and "1200000 B uploaded to cdn.example" in v.reasons[0]
+    # a share that never shows is an error, and an upload before the share does not count
+    early = F(category="media", bytes_up=2_000_600, packets_down=5)
+    early.first = 0.52
+    share_early = PhaseView("share", 0.5, 1.0, [A(0.55, "share photo 1")], [early], [])
+    assert claims.k1_no_automatic_media_upload(phase("media", NFZ), share_early, CTX, MEDIA,
+                                               SHARED, 0.5).status == "error"
+
+
+def test_k2_needs_a_new_log_and_a_new_record():
+    before = {"aircraft_logs": [{"id": 1}], "app_records": [{"id": 1}]}
+    after = {"aircraft_logs": [{"id": 1}, {"id": 2}], "app_records": [{"id": 1}, {"id": 2}]}
+    assert claims.k2_logs_recorded(before, after).status == "pass"
+    assert claims.k2_logs_recorded(before, {**after, "aircraft_logs": [{"id": 1}]}).status \
+        == "fail"
+    assert claims.k2_logs_recorded(before, {**after, "app_records": [{"id": 1}]}).status \
+        == "fail"
+
+
+def test_k3_early_upload_fails_sync_control_backs_a_pass():
+    log_up = F(category="flightlog", bytes_up=300_500, packets_down=4)
+    log_up.first = 0.7
+    sync = PhaseView("sync", 0.5, 1.0, [A(0.6, "sync")], [log_up], [])
+    assert claims.k3_logs_only_on_sync([phase("power-on", NFZ)], sync, CTX, 300_000).status \
+        == "pass"
+    early = F(category="flightlog", bytes_up=150_000, packets_down=4)
+    assert claims.k3_logs_only_on_sync([phase("power-on", NFZ, early)], sync, CTX,
+                                       300_000).status == "fail"
+    assert claims.k3_logs_only_on_sync([phase("power-on", NFZ)], phase("sync"), CTX,
+                                       300_000).status == "error"
+
+
+def os_or(name):
+    return "os" if "gstatic" in name else category_of(name)
+
+
+def test_k7_and_k8_allow_os_noise_only():
+    noise = F(category="os", bytes_up=300, packets_down=3,
+              server_name="connectivitycheck.gstatic.com")
+    noise_dns = D(0.2, "connectivitycheck.gstatic.com")
+    noise_dns.client = PHONE
+    back = phase("off", NFZ)
+    assert claims.k7_local_data_mode(phase("on", noise, dns=[noise_dns]), back, CTX,
+                                     os_or).status == "pass"
+    leak_dns = D(0.3, "statistical-report.djiservice.org")
+    leak_dns.client = PHONE
+    v = claims.k7_local_data_mode(phase("on", dns=[leak_dns]), back, CTX, os_or)
+    assert v.status == "fail" and "lookup of statistical-report" in v.reasons[0]
+    assert claims.k7_local_data_mode(phase("on"), phase("off"), CTX, os_or).status == "error"
+    aircraft = F(src="10.20.0.200", category="flightlog", bytes_up=150_000, packets_down=5)
+    v = claims.k8_nothing_without_app(phase("closed", noise, aircraft), back, CTX, os_or)
+    assert v.status == "fail" and "10.20.0.200" in v.reasons[0]
+    assert claims.k8_nothing_without_app(phase("closed", noise), back, CTX, os_or).status \
+        == "pass"
+
+
+def test_g1_budget_and_control():
+    unknown = F(category="unknown", server_name="telemetry.example", bytes_up=40_000)
+    small = F(category="unknown", server_name="tiny.example", bytes_up=100)
+    v = claims.g1_catalog([phase("p", NFZ, unknown)], CTX, 16_384)
+    assert v.status == "fail" and "telemetry.example: 40000 B" in v.reasons[0]
+    v = claims.g1_catalog([phase("p", NFZ, small)], CTX, 16_384)
+    assert v.status == "pass" and "tiny.example" in v.reasons[-1]
+    assert claims.g1_catalog([phase("p", small)], CTX, 16_384).status == "error"
+    assert claims.g1_catalog([phase("p", DNS_ATTEMPT, NFZ)], CTX, 0).status == "pass"
