@@ -27,7 +27,7 @@ What it does, byte for byte (the protocol described in `hil.power.numato`):
   wrong relay switching quietly.)
 - ``relay readall``/``writeall``, ``id``, ``gpio``, ``adc`` are not simulated (unknown).
 
-Fault knobs, plain attributes and methods a test flips at any time:
+Fault knobs and observers are those of `hil.sim.ptyboard.PtyBoardSimulator`; here:
 
 - `silent`: the board is hung: it reads and drops every byte, no echo, no action.
 - `garbage`: every byte received is answered by a byte that is not the protocol (high-bit
@@ -37,152 +37,49 @@ Fault knobs, plain attributes and methods a test flips at any time:
 - `unplug()`: the master side closes, as when the USB cable is pulled: the driver's next
   read or write fails.
 
-Observers: `on_change(callback)` registers `callback(channel, closed, t)`, called from the
-simulator thread on every actual change of a channel (not on a repeated on/off), with `t`
-the `time.monotonic()` of the switch, before the board sends its prompt. A simulated
-aircraft derives its power state from these changes and their timing. An exception raised
-by a callback is kept in `errors` and does not stop the board.
+Observers (`on_change`) are called on every actual change, before the board sends its
+prompt.
 """
 
 from __future__ import annotations
 
-import os
-import select
-import threading
-import time
-import tty
-from collections.abc import Callable
-from types import TracebackType
-from typing import Self
-
 from hil.power.numato import INDEX, MAX_CHANNELS
-
-ChangeCallback = Callable[[int, bool, float], None]
+from hil.sim.ptyboard import PtyBoardSimulator
 
 _CR, _LF = 0x0D, 0x0A
 _EOL = b"\n\r"
 _PROMPT = b">"
 
 
-class NumatoSimulator:
+class NumatoSimulator(PtyBoardSimulator):
     """One simulated Numato board with `channels` relays, all open (off) at start.
 
-    Attributes:
-        url: the pty's slave path, for `serial.serial_for_url` / `NumatoBoard`.
-        channels: the relay states, list of bools (True = on/closed), channel 0 first.
+    Attributes, beside those of `PtyBoardSimulator` (`url`, `channels`, `silent`,
+    `garbage`, `stuck_channels`, `errors`):
         version: what ``ver`` answers.
-        silent, garbage: fault knobs (see the module docstring), False at start.
-        stuck_channels: channels whose relay ignores on/off (see `stuck`).
         lines: every command line the board executed, in order, without the CR.
-        errors: exceptions raised by on_change callbacks.
 
     Runs until `stop()`; usable as a context manager that stops it.
     """
 
+    kind = "numato"
+
     def __init__(self, channels: int = 8, version: str = "00000008"):
         if not 1 <= channels <= MAX_CHANNELS:
             raise ValueError(f"a Numato board has 1 to {MAX_CHANNELS} channels, not {channels}")
-        self.channels: list[bool] = [False] * channels
         self.version = version
-        self.silent = False
-        self.garbage = False
-        self.stuck_channels: set[int] = set()
         self.lines: list[str] = []
-        self.errors: list[BaseException] = []
-        self._callbacks: list[ChangeCallback] = []
-        self._lock = threading.Lock()
         self._line = bytearray()
-        self._master, self._slave = os.openpty()
-        tty.setraw(self._slave)  # no line discipline: bytes pass as they are
-        self.url = os.ttyname(self._slave)
-        self._wake_r, self._wake_w = os.pipe()
-        self._stopped = False
-        self._thread = threading.Thread(target=self._run, name=f"numato-sim {self.url}",
-                                        daemon=True)
-        self._thread.start()
-
-    def __repr__(self) -> str:
-        return f"<NumatoSimulator {self.url} {len(self.channels)} channels>"
-
-    # -- what tests and the simulated bench use ----------------------------------------
-
-    def state(self, channel: int) -> bool:
-        """True when relay `channel` is on (closed)."""
-        with self._lock:
-            return self.channels[channel]
-
-    def on_change(self, callback: ChangeCallback) -> ChangeCallback:
-        """Call `callback(channel, closed, t)` on every change; returns `callback`."""
-        with self._lock:
-            self._callbacks.append(callback)
-        return callback
-
-    def stuck(self, channel: int, stuck: bool = True) -> None:
-        """Make relay `channel` ignore on/off (or follow them again with stuck=False)."""
-        if not 0 <= channel < len(self.channels):
-            raise ValueError(f"channel {channel} does not exist on this "
-                             f"{len(self.channels)}-channel simulator")
-        if stuck:
-            self.stuck_channels.add(channel)
-        else:
-            self.stuck_channels.discard(channel)
-
-    def unplug(self) -> None:
-        """Close the pty's master side, as when the board's USB cable is pulled."""
-        self._halt()
-
-    def stop(self) -> None:
-        """Stop the board and close both sides of the pty (idempotent)."""
-        if self._stopped:
-            return
-        self._halt()
-        self._stopped = True
-        for fd in (self._slave, self._wake_r, self._wake_w):
-            os.close(fd)
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
-        self.stop()
+        super().__init__(channels)
 
     # -- the board ---------------------------------------------------------------------
 
-    def _halt(self) -> None:
-        """End the thread; it closes the master side on its way out."""
-        if self._thread.is_alive():
-            os.write(self._wake_w, b"x")
-            self._thread.join()
+    def _garbage(self, data: bytes) -> bytes:
+        """One high-bit byte per byte received: never the prompt, never an echo."""
+        return bytes((b ^ 0x5A) | 0x80 for b in data)
 
-    def _run(self) -> None:
-        try:
-            while True:
-                ready, _, _ = select.select([self._master, self._wake_r], [], [])
-                if self._wake_r in ready:
-                    return
-                try:
-                    data = os.read(self._master, 4096)
-                except OSError:
-                    return
-                if not data:
-                    return
-                reply = self._receive(data)
-                if reply:
-                    self._send(reply)
-        finally:
-            os.close(self._master)
-
-    def _send(self, data: bytes) -> None:
-        while data:
-            data = data[os.write(self._master, data):]
-
-    def _receive(self, data: bytes) -> bytes:
-        """What the board sends back for `data`, executing any completed line."""
-        if self.silent:
-            return b""
-        if self.garbage:
-            return bytes((b ^ 0x5A) | 0x80 for b in data)
+    def _on_bytes(self, data: bytes) -> bytes:
+        """Echo every byte but LF; on CR, run the line and answer it, then the prompt."""
         out = bytearray()
         for b in data:
             if b == _LF:
@@ -217,18 +114,3 @@ class NumatoSimulator:
             return (b"on" if self.state(channel) else b"off") + _EOL
         self._switch(channel, words[1] == "on")
         return b""
-
-    def _switch(self, channel: int, closed: bool) -> None:
-        if channel in self.stuck_channels:
-            return
-        with self._lock:
-            if self.channels[channel] == closed:
-                return
-            self.channels[channel] = closed
-            t = time.monotonic()
-            callbacks = list(self._callbacks)
-        for callback in callbacks:
-            try:
-                callback(channel, closed, t)
-            except Exception as e:  # noqa: BLE001 - a broken observer must not hang the board
-                self.errors.append(e)

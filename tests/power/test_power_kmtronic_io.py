@@ -1,14 +1,18 @@
-"""The KMTronic driver through pyserial against the simulated board on a real pty."""
+"""The KMTronic driver through pyserial against the simulated board on a real pty.
+
+What every relay driver promises is tested once for all in test_power_relay_contract.py;
+here, what is KMTronic's own: its frames, its board sizes and their queries, truncated
+replies, stray bytes, and the wording of its failures.
+"""
 
 import os
-import socket
 import threading
 import time
 
 import pytest
 
 from hil.power.kmtronic import KmtronicBoard, encode, parse_reply, reply_length
-from hil.power.relay import RelayBoard, RelayError
+from hil.power.relay import RelayError
 from hil.sim.kmtronic import KmtronicSimulator
 
 TIMEOUT = 0.1  # every failure test waits at most this long per exchange (a local pty)
@@ -95,25 +99,6 @@ def test_simulator_refuses_a_size_kmtronic_does_not_make():
 # -- the capability --------------------------------------------------------------------
 
 
-def test_board_is_a_relay_board(board, sim):
-    assert isinstance(board, RelayBoard)
-    assert (board.kind, board.url, board.channels) == ("kmtronic", sim.url, 8)
-    assert board.description == f"kmtronic board at {sim.url}"
-
-
-def test_set_and_get_every_channel(board, sim):
-    for ch in range(8):
-        board.set(ch, True)
-        assert sim.state(ch) is True
-        assert board.get(ch) is True
-        assert board.states() == [c <= ch for c in range(8)]
-    for ch in range(8):
-        board.set(ch, False)
-        assert sim.state(ch) is False
-        assert board.get(ch) is False
-    assert board.states() == [False] * 8
-
-
 @pytest.mark.parametrize("channels", [1, 2, 4])
 def test_set_and_get_every_channel_of_smaller_boards(channels):
     with KmtronicSimulator(channels) as sim, \
@@ -155,57 +140,6 @@ def test_open_reads_the_board_once(sim):
         assert sim.frames == [ALL]
 
 
-def test_on_change_reports_each_change_with_its_time(board, sim):
-    seen = []
-    sim.on_change(lambda ch, closed, t: seen.append((ch, closed, t)))
-    before = time.monotonic()
-    board.set(1, True)
-    board.set(1, True)      # no change: no report
-    board.set(1, False)
-    after = time.monotonic()
-    assert [(ch, closed) for ch, closed, _ in seen] == [(1, True), (1, False)]
-    assert before <= seen[0][2] <= seen[1][2] <= after
-
-
-def test_a_broken_observer_does_not_stop_the_board(board, sim):
-    sim.on_change(lambda ch, closed, t: 1 / 0)
-    board.set(0, True)
-    assert board.get(0) is True
-    assert [type(e) for e in sim.errors] == [ZeroDivisionError]
-
-
-def test_context_manager_and_close(sim):
-    with KmtronicBoard(sim.url, 8, timeout=TIMEOUT) as board:
-        board.set(0, True)
-    board.close()  # idempotent
-    with pytest.raises(RelayError, match=f"kmtronic board at {sim.url}: port is closed"):
-        board.get(0)
-    with pytest.raises(RelayError, match=f"kmtronic board at {sim.url}: port is closed"):
-        board.set(0, False)
-    assert sim.state(0) is True  # closing the port leaves the relays as they are
-
-
-def test_threads_share_one_board(board, sim):
-    errors = []
-
-    def toggle(ch):
-        try:
-            for _ in range(10):
-                board.set(ch, True)
-                board.set(ch, False)
-        except RelayError as e:
-            errors.append(e)
-
-    threads = [threading.Thread(target=toggle, args=(ch,)) for ch in range(4)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    assert errors == []
-    assert sim.frames.count(b"\xff\x04\x01") == 10
-    assert sim.channels == [False] * 8
-
-
 # -- opening -------------------------------------------------------------------------
 
 
@@ -217,30 +151,6 @@ def test_open_discards_stale_input(sim):
     with KmtronicBoard(sim.url, 8, timeout=TIMEOUT) as board:
         board.set(1, True)
         assert board.get(1) is True
-
-
-def test_second_open_of_the_same_port_fails(board, sim):
-    with pytest.raises(RelayError) as info:
-        KmtronicBoard(sim.url, 8, timeout=TIMEOUT)
-    assert str(info.value).startswith(f"kmtronic board at {sim.url}: port is already in use")
-    assert "exclusive lock refused" in str(info.value)
-    board.close()
-    with KmtronicBoard(sim.url, 8, timeout=TIMEOUT) as again:
-        assert again.states() == [False] * 8
-
-
-def test_open_of_a_missing_port_fails(tmp_path):
-    url = str(tmp_path / "ttyUSB9")
-    with pytest.raises(RelayError, match=f"kmtronic board at {url}: cannot open port"):
-        KmtronicBoard(url, 8, timeout=TIMEOUT)
-
-
-def test_open_of_an_unreachable_network_port_fails():
-    with socket.socket() as probe:  # a local port nobody listens on
-        probe.bind(("127.0.0.1", 0))
-        url = f"socket://127.0.0.1:{probe.getsockname()[1]}"
-    with pytest.raises(RelayError, match=f"kmtronic board at {url}: cannot open port"):
-        KmtronicBoard(url, 8, timeout=TIMEOUT)
 
 
 @pytest.mark.parametrize("channels", [3, 16])
@@ -287,27 +197,6 @@ def test_open_of_a_smaller_board_than_configured_is_a_truncated_reply():
 # -- faults ----------------------------------------------------------------------------
 
 
-def test_channel_out_of_range(board, sim):
-    sim.frames.clear()
-    with pytest.raises(RelayError) as info:
-        board.set(8, True)
-    assert str(info.value) == (f"kmtronic board at {sim.url}: channel 8 does not exist on an "
-                               f"8-channel board (channels 0-7)")
-    with pytest.raises(RelayError, match="channel -1 does not exist on an 8-channel board"):
-        board.get(-1)
-    assert sim.frames == []  # nothing was sent
-
-
-def test_silent_board_times_out_with_a_clear_error(board, sim):
-    sim.silent = True
-    with pytest.raises(RelayError) as info:
-        board.get(1)
-    assert str(info.value) == (f"kmtronic board at {sim.url}: no reply to 'FF 09 00' "
-                               f"within {TIMEOUT} s (expected {EXPECT_8})")
-    sim.silent = False
-    assert board.get(1) is False  # the next exchange drains and works
-
-
 def test_silent_one_relay_board_names_its_own_query():
     with KmtronicSimulator(1) as sim, KmtronicBoard(sim.url, 1, timeout=TIMEOUT) as board:
         sim.silent = True
@@ -351,43 +240,6 @@ def test_truncated_reply_of_a_two_relay_board():
             board.get(1)
 
 
-def test_stuck_relay_is_a_read_back_mismatch(board, sim):
-    sim.stuck(5)
-    with pytest.raises(RelayError) as info:
-        board.set(5, True)
-    assert str(info.value) == (
-        f"kmtronic board at {sim.url}: channel 5 (relay 6) reads back off after 'FF 06 01' "
-        f"(expected on); the relay may be stuck or the board faulty")
-    sim.stuck(5, False)
-    board.set(5, True)
-    assert sim.state(5) is True
-
-
-def test_stuck_refuses_a_channel_the_simulator_does_not_have(sim):
-    with pytest.raises(ValueError, match="channel 8 does not exist on this 8-channel"):
-        sim.stuck(8)
-
-
-def test_unplugged_board_raises_naming_the_url(board, sim):
-    board.set(0, True)
-    sim.unplug()
-    for _ in range(2):  # and keeps raising, never hangs
-        with pytest.raises(RelayError, match=f"kmtronic board at {sim.url}: port failed"):
-            board.set(0, False)
-    board.close()
-    with pytest.raises(RelayError, match=f"kmtronic board at {sim.url}: "):
-        KmtronicBoard(sim.url, 8, timeout=TIMEOUT)
-
-
-def test_unplugged_while_waiting_for_a_reply(board, sim):
-    sim.silent = True
-    threading.Timer(0.05, sim.unplug).start()
-    with pytest.raises(RelayError) as info:
-        board.get(0)
-    assert str(info.value).startswith(
-        f"kmtronic board at {sim.url}: port failed during 'FF 09 00'")
-
-
 def test_stray_bytes_before_a_query_are_discarded_with_a_warning(board, sim, caplog):
     sim._send(b"\x01\x01")  # bytes nobody asked for, e.g. the tail of a longer reply
     time.sleep(0.02)
@@ -395,3 +247,32 @@ def test_stray_bytes_before_a_query_are_discarded_with_a_warning(board, sim, cap
         assert board.states() == [False] * 8
     assert f"kmtronic board at {sim.url}: discarded 2 unexpected byte(s) before " \
            f"'FF 09 00'" in caplog.text
+
+
+# -- how this protocol words the failures test_power_relay_contract.py checks -----------
+
+
+def test_silent_board_error_names_the_query_and_its_reply(board, sim):
+    sim.silent = True
+    with pytest.raises(RelayError) as info:
+        board.get(1)
+    assert str(info.value) == (f"kmtronic board at {sim.url}: no reply to 'FF 09 00' "
+                               f"within {TIMEOUT} s (expected {EXPECT_8})")
+
+
+def test_stuck_relay_error_names_the_relay_the_frame_and_the_reading(board, sim):
+    sim.stuck(5)
+    with pytest.raises(RelayError) as info:
+        board.set(5, True)
+    assert str(info.value) == (
+        f"kmtronic board at {sim.url}: channel 5 (relay 6) reads back off after 'FF 06 01' "
+        f"(expected on); the relay may be stuck or the board faulty")
+
+
+def test_unplugged_while_waiting_names_the_query(board, sim):
+    sim.silent = True
+    threading.Timer(0.05, sim.unplug).start()
+    with pytest.raises(RelayError) as info:
+        board.get(0)
+    assert str(info.value).startswith(
+        f"kmtronic board at {sim.url}: port failed during 'FF 09 00'")

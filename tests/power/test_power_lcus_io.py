@@ -1,15 +1,19 @@
-"""The LCUS driver through pyserial against the simulated board on a real pty."""
+"""The LCUS driver through pyserial against the simulated board on a real pty.
+
+What every relay driver promises is tested once for all in test_power_relay_contract.py
+(on a board that reads back); here, what is LCUS's own: its frames and status lines,
+reading back or only tracking, checksums, its resync, and the wording of its failures.
+"""
 
 import os
 import select
-import socket
 import threading
 import time
 
 import pytest
 
 from hil.power.lcus import LcusBoard, encode_set, parse_status
-from hil.power.relay import RelayBoard, RelayError
+from hil.power.relay import RelayError
 from hil.sim.lcus import LcusSimulator
 
 TIMEOUT = 0.2  # every failure test waits at most about this long per exchange
@@ -122,27 +126,11 @@ def test_simulator_frames_by_byte_count(sim):
 # -- the capability, reading back ----------------------------------------------------------
 
 
-def test_board_is_a_relay_board(board, sim):
-    assert isinstance(board, RelayBoard)
-    assert (board.kind, board.url, board.channels) == ("lcus", sim.url, 8)
-    assert board.description == f"lcus board at {sim.url}"
+def test_probe_finds_the_status_query_and_reads_back(board):
     assert board.reads_back is True
     assert board.status_query is None
     assert "read back" in board.describe()
     assert "reads back" in repr(board)
-
-
-def test_set_and_get_every_channel(board, sim):
-    for ch in range(8):
-        board.set(ch, True)
-        assert sim.state(ch) is True
-        assert board.get(ch) is True
-        assert board.states() == [c <= ch for c in range(8)]
-    for ch in range(8):
-        board.set(ch, False)
-        assert sim.state(ch) is False
-        assert board.get(ch) is False
-    assert board.states() == [False] * 8
 
 
 @pytest.mark.parametrize("channels", [1, 2, 4, 16])
@@ -172,50 +160,6 @@ def test_state_at_open_is_read_from_the_board():
         sim.channels[:] = [False, True, False, True]  # left closed by a crashed job
         with LcusBoard(sim.url, 4, timeout=TIMEOUT, status_query=True) as board:
             assert board.states() == [False, True, False, True]
-
-
-def test_on_change_reports_each_change_with_its_time(board, sim):
-    seen = []
-    sim.on_change(lambda ch, closed, t: seen.append((ch, closed, t)))
-    before = time.monotonic()
-    board.set(1, True)
-    board.set(1, True)      # no change: no report
-    board.set(1, False)
-    after = time.monotonic()
-    assert [(ch, closed) for ch, closed, _ in seen] == [(1, True), (1, False)]
-    assert before <= seen[0][2] <= seen[1][2] <= after
-
-
-def test_context_manager_and_close(sim):
-    with LcusBoard(sim.url, 8, timeout=TIMEOUT) as board:
-        board.set(0, True)
-    board.close()  # idempotent
-    with pytest.raises(RelayError, match=f"lcus board at {sim.url}: port is closed"):
-        board.get(0)
-    with pytest.raises(RelayError, match=f"lcus board at {sim.url}: port is closed"):
-        board.set(0, False)
-    assert sim.state(0) is True  # closing the port leaves the relays as they are
-
-
-def test_threads_share_one_board(board, sim):
-    errors = []
-
-    def toggle(ch):
-        try:
-            for _ in range(10):
-                board.set(ch, True)
-                board.set(ch, False)
-        except RelayError as e:
-            errors.append(e)
-
-    threads = [threading.Thread(target=toggle, args=(ch,)) for ch in range(4)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    assert errors == []
-    assert sim.frames.count(encode_set(3, True, 8)) == 10
-    assert sim.channels == [False] * 8
 
 
 # -- the capability, tracked (firmware without the status query) ---------------------------
@@ -295,31 +239,6 @@ def test_resync_at_open_skips_a_stale_status_reply(sim):
         assert board.states() == [False, False, True] + [False] * 5
 
 
-def test_second_open_of_the_same_port_fails(board, sim):
-    with pytest.raises(RelayError) as info:
-        LcusBoard(sim.url, 8, timeout=TIMEOUT)
-    assert str(info.value).startswith(
-        f"lcus board at {sim.url}: port is already in use by another process or job "
-        f"(exclusive lock refused)")
-    board.close()
-    with LcusBoard(sim.url, 8, timeout=TIMEOUT) as again:
-        assert again.reads_back is True
-
-
-def test_open_of_a_missing_port_fails(tmp_path):
-    url = str(tmp_path / "ttyUSB9")
-    with pytest.raises(RelayError, match=f"lcus board at {url}: cannot open port"):
-        LcusBoard(url, 8, timeout=TIMEOUT)
-
-
-def test_open_of_an_unreachable_network_port_fails():
-    with socket.socket() as probe:  # a local port nobody listens on
-        probe.bind(("127.0.0.1", 0))
-        url = f"socket://127.0.0.1:{probe.getsockname()[1]}"
-    with pytest.raises(RelayError, match=f"lcus board at {url}: cannot open port"):
-        LcusBoard(url, 8, timeout=TIMEOUT)
-
-
 def test_open_refuses_bad_arguments(sim):
     with pytest.raises(RelayError, match=f"lcus board at {sim.url}: 17 channels"):
         LcusBoard(sim.url, 17, timeout=TIMEOUT)
@@ -372,17 +291,6 @@ def test_open_of_a_silent_board(sim):
 # -- faults, reading back -------------------------------------------------------------
 
 
-def test_channel_out_of_range(board, sim):
-    sim.frames.clear()
-    with pytest.raises(RelayError) as info:
-        board.set(8, True)
-    assert str(info.value) == (f"lcus board at {sim.url}: channel 8 does not exist on an "
-                               f"8-channel board (channels 0-7)")
-    with pytest.raises(RelayError, match="channel -1 does not exist on an 8-channel board"):
-        board.get(-1)
-    assert sim.frames == []  # nothing was sent
-
-
 def test_wrong_checksum_is_ignored_and_the_read_back_catches_it(board, sim):
     sim.corrupt(1)  # line noise damages the next frame's checksum byte
     with pytest.raises(RelayError) as info:
@@ -396,33 +304,6 @@ def test_wrong_checksum_is_ignored_and_the_read_back_catches_it(board, sim):
     assert sim.frames[-2:] == [b"\xff", b"\xff"]  # read back twice before giving up
     board.set(2, True)  # the next frame arrives whole
     assert sim.state(2) is True
-
-
-def test_stuck_relay_is_a_read_back_mismatch(board, sim):
-    board.set(5, True)
-    sim.stuck(5)
-    with pytest.raises(RelayError) as info:
-        board.set(5, False)
-    assert str(info.value).startswith(
-        f"lcus board at {sim.url}: channel 5 reads back 'ON' (CH6) after 'A0 06 00 A6' "
-        f"(channel 5 off) (expected 'OFF'); the relay may be stuck")
-    sim.stuck(5, False)
-    board.set(5, False)
-    assert sim.state(5) is False
-
-
-def test_silent_board_times_out_with_a_clear_error(board, sim):
-    sim.silent = True
-    with pytest.raises(RelayError) as info:
-        board.get(1)
-    assert str(info.value) == (
-        f"lcus board at {sim.url}: no reply to 'FF' (status query) within {TIMEOUT} s "
-        f"(expected {EXPECTED_8}); the board answered the status query before: is it hung "
-        f"or unplugged?")
-    sim.silent = False
-    assert board.get(1) is False  # the next exchange resyncs and works
-    board.set(1, True)
-    assert sim.state(1) is True
 
 
 def test_garbage_reply_is_a_clear_error(board, sim):
@@ -451,18 +332,33 @@ def test_truncated_status_reply_is_a_clear_error(board, sim, monkeypatch):
     assert board.get(0) is False
 
 
-def test_unplugged_board_raises_naming_the_url(board, sim):
-    board.set(0, True)
-    sim.unplug()
-    for _ in range(2):  # and keeps raising, never hangs
-        with pytest.raises(RelayError, match=f"lcus board at {sim.url}: port failed"):
-            board.set(0, False)
-    board.close()
-    with pytest.raises(RelayError, match=f"lcus board at {sim.url}: "):
-        LcusBoard(sim.url, 8, timeout=TIMEOUT)
+# -- how this protocol words the failures test_power_relay_contract.py checks -----------
 
 
-def test_unplugged_while_waiting_for_a_reply(board, sim):
+def test_silent_board_error_names_the_query_and_its_reply(board, sim):
+    sim.silent = True
+    with pytest.raises(RelayError) as info:
+        board.get(1)
+    assert str(info.value) == (
+        f"lcus board at {sim.url}: no reply to 'FF' (status query) within {TIMEOUT} s "
+        f"(expected {EXPECTED_8}); the board answered the status query before: is it hung "
+        f"or unplugged?")
+
+
+def test_stuck_relay_error_names_the_line_the_frame_and_the_reading(board, sim):
+    board.set(5, True)
+    sim.stuck(5)
+    with pytest.raises(RelayError) as info:
+        board.set(5, False)
+    assert str(info.value).startswith(
+        f"lcus board at {sim.url}: channel 5 reads back 'ON' (CH6) after 'A0 06 00 A6' "
+        f"(channel 5 off) (expected 'OFF'); the relay may be stuck")
+    sim.stuck(5, False)
+    board.set(5, False)
+    assert sim.state(5) is False
+
+
+def test_unplugged_while_waiting_names_the_query(board, sim):
     sim.silent = True
     threading.Timer(0.05, sim.unplug).start()
     with pytest.raises(RelayError) as info:

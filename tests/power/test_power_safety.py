@@ -117,7 +117,10 @@ def test_a_model_that_does_not_come_up_fails_its_tests_with_one_reason(tmp_path,
                          cwd=ROOT, capture_output=True, text=True, timeout=120)
     out = res.stdout
     assert res.returncode == 1, out
-    assert "1 failed" in out and "2 errors" in out  # the later two never judged: errors
+    assert " passed" not in out.splitlines()[-1]
+    # one test meets it; every other Spark test fails at once, naming it, never waiting
     assert out.count("NotReady: spark (DJI Spark) did not come up: ") == 1
-    assert out.count("spark did not come up earlier in this run") == 2
+    later = out.count("spark did not come up earlier in this run") + \
+        out.count("session of spark failed earlier in this run")
+    assert later == 8, out[-3000:]
     assert "Traceback" not in out and 'File "/' not in out

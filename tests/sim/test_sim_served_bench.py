@@ -33,7 +33,7 @@ def test_served_bench_runs_the_spark_claims_and_stops_clean(tmp_path):
                               "-m", "spark", "-p", "no:cacheprovider", "-q",
                               "--artifacts", str(tmp_path)], cwd=ROOT, capture_output=True,
                              text=True, timeout=300)
-        assert "3 passed" in res.stdout, res.stdout[-3000:]
+        assert res.returncode == 0 and " passed" in res.stdout, res.stdout[-3000:]
     finally:
         proc.send_signal(signal.SIGINT)
         proc.wait(timeout=15)
