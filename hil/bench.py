@@ -173,7 +173,7 @@ class _Parser:
     def __init__(self, raw: dict[str, Any], path: Path):
         self.raw = raw
         self.path = path
-        self.is_sim = "sim" in raw
+        self.is_sim = "sim" in raw or "netns" in raw  # "sim" placeholders allowed
 
     # -- small typed accessors that name the key in every error ---------------------
     def fail(self, key: str, msg: str) -> BenchError:
@@ -230,12 +230,14 @@ class _Parser:
 
     # -- sections --------------------------------------------------------------------
     def bench(self) -> Bench:
-        top = ("bench", "sim", "relay", "gateway", "phone", "aircraft", "windows", "claims")
+        top = ("bench", "sim", "netns", "relay", "gateway", "phone", "aircraft", "windows",
+               "claims")
         self.only(self.raw, "", top)
         b = self.table(self.raw, "bench", "")
         self.only(b, "bench", ("name",))
         name = self.value(b, "name", "bench", str)
         sim = self.sim()
+        self.netns()
         relay = self.relay()
         gateway = self.gateway()
         phones = self.phones(gateway)
@@ -258,8 +260,22 @@ class _Parser:
                            choices=("fail", "report"))
         return ClaimsConfig(fraction, budget, burst)
 
+    def netns(self) -> None:
+        """A netns bench's [netns] table (see hil.netns.bench), validated."""
+        if "netns" not in self.raw:
+            return
+        if "sim" in self.raw:
+            raise self.fail("netns", "a bench is simulated ([sim]) or a netns bench "
+                                     "([netns]), not both")
+        from hil.netns.bench import check_netns_table
+
+        try:
+            check_netns_table(self.table(self.raw, "netns", ""), str(self.path))
+        except ValueError as e:
+            raise BenchError(str(e)) from None
+
     def sim(self) -> SimConfig | None:
-        if not self.is_sim:
+        if "sim" not in self.raw:
             return None
         s = self.table(self.raw, "sim", "")
         self.only(s, "sim", ("time_scale", "faults"))

@@ -1,47 +1,61 @@
 """The lab gateway: the Linux access point the phones join, driven over SSH.
 
-It runs what a stock Linux gateway has: `date`, `tcpdump`, `nft`, `kill`, `cat`,
-`sha256sum`. Every action is per phone (by IP), so several models can share a gateway.
+It runs what a stock Linux gateway has: `date`, `printenv`, `mkdir`, `tee`, `cat`, `tail`,
+`rm`, `kill`, `sha256sum`, `tcpdump`, `nft`, and serves SFTP. Every action is per phone (by IP),
+so several models can share a gateway.
 
 Promises:
-- `start_capture` returns only once tcpdump says it is listening, so no packet of the
-  phases that follow is missed; the capture excludes SSH (the harness's own traffic).
-- `stop_capture` stops tcpdump, then fetches the file and checks it against the gateway's
-  own sha256; a mismatch raises and the remote file is kept.
-- `cut_uplink(ip)` drops forwarded traffic to and from that phone through an nftables table
-  owned by the harness (`inet hil`); `restore_uplink(ip)` undoes it and is idempotent.
-  The same table drops forwarded UDP 443, so apps fall back from QUIC to TLS over TCP.
+- `start_capture` runs `tcpdump -U --immediate-mode` in the background without a pty (it
+  survives the SSH connection that started it), writing a pcap on the gateway, and returns
+  only once tcpdump says it is listening, so no packet of the phases that follow is missed.
+  `--immediate-mode` matters: without it Linux hands packets to tcpdump in blocks, on a
+  timeout of about a second, and the packets of the last second before the stop are lost
+  with the unfinished block (the netns bench showed it). `-B 16384` (KiB) gives the kernel
+  room for a burst while tcpdump writes packet by packet; drops it still reports are
+  logged as a warning by `stop_capture` (see `dropped_packets`). `-Z <login user>` keeps tcpdump
+  from switching to the `tcpdump` user, who may not write to the capture folder. The
+  filter keeps one phone (or the whole LAN) and excludes the port of the harness's own SSH
+  session as the gateway sees it. tcpdump's pid is recorded on the gateway
+  (`hil-capture-<phone>.pid` in the capture folder), so a capture a crashed run left
+  behind is found and stopped by the next capture of that phone.
+- `stop_capture` kills that pid explicitly (after checking it is still that tcpdump),
+  fetches the file over SFTP (resuming after a dropped connection) and checks it against
+  the gateway's own sha256; a mismatch raises and the remote file is kept. A capture file
+  that vanished from the gateway is a clear error, not an empty capture. Gateways without
+  an SFTP server (e.g. dropbear without sftp-server) are read with `tail -c`, also resumable.
+- The uplink of a phone is cut and restored through an nftables table of its own,
+  `inet hil_<ip>` (e.g. `hil_10_20_0_31`), hooked on forward, matching that phone's
+  address only. While the harness works with a phone the table also drops the phone's
+  forwarded UDP 443, so apps fall back from QUIC to TLS over TCP and the SNI is readable.
+  `restore_uplink` removes the cut; once no capture of the phone runs, it removes the
+  whole table. The same call at the start of a run removes a table a crash left behind;
+  `reconcile(phones)` does that and stops their (and the LAN's) stale captures at once.
 - Times (`now`) are on the gateway's clock, the clock of the capture's timestamps.
 """
 
 from __future__ import annotations
 
 import hashlib
+import ipaddress
 import logging
+import posixpath
 import time
 from dataclasses import dataclass
 from pathlib import Path
+
+import paramiko
 
 from hil.remote.ssh import SshError, SshHost, quote_argv
 
 log = logging.getLogger("hil.gateway")
 
-NFT_TABLE = ("inet", "hil")
-NFT_SET = "cut"
-NFT_RULESET = """\
-table inet hil {
-    set cut {
-        type ipv4_addr
-        comment "phones whose uplink the hil harness has cut"
-    }
-    chain forward {
-        type filter hook forward priority filter - 10; policy accept;
-        ip saddr @cut drop
-        ip daddr @cut drop
-        udp dport 443 drop
-    }
-}
-"""
+NFT_FAMILY = "inet"
+NFT_PREFIX = "hil_"
+CUT_COMMENT = "hil: uplink cut"
+QUIC_COMMENT = "hil: no QUIC, apps fall back to TLS over TCP"
+FETCH_ATTEMPTS = 4
+BUFFER_KIB = 16384  # tcpdump's kernel buffer: a phone's upload burst fits while it writes
+_CHUNK = 1 << 20
 
 
 class GatewayError(Exception):
@@ -50,9 +64,9 @@ class GatewayError(Exception):
 
 @dataclass
 class RemoteCapture:
-    """A tcpdump running on the gateway for one phone."""
+    """A tcpdump running on the gateway for one phone (or, `phone_ip` None, the LAN)."""
 
-    phone_ip: str | None  # None: the whole LAN
+    phone_ip: str | None
     path: str
     pid: int
     started: float  # gateway clock
@@ -62,17 +76,89 @@ class RemoteCapture:
         return self.path + ".log"
 
 
+def nft_table(phone_ip: str) -> str:
+    """The name of the harness's nft table for one phone: `hil_10_20_0_31`."""
+    return NFT_PREFIX + str(ipaddress.IPv4Address(phone_ip)).replace(".", "_")
+
+
+def nft_table_phone(table: str) -> str | None:
+    """The phone address a harness table is for, or None for any other table."""
+    if not table.startswith(NFT_PREFIX):
+        return None
+    try:
+        return str(ipaddress.IPv4Address(table[len(NFT_PREFIX):].replace("_", ".")))
+    except ValueError:
+        return None
+
+
+def nft_script(phone_ip: str, cut: bool) -> str:
+    """An `nft -f` script that (re)defines a phone's table atomically.
+
+    The first line creates the table if it is missing, so that the delete that follows
+    cannot fail; the whole file is one transaction.
+    """
+    ip = str(ipaddress.IPv4Address(phone_ip))
+    t = nft_table(ip)
+    rules = [f'ip saddr {ip} udp dport 443 drop comment "{QUIC_COMMENT}"']
+    if cut:
+        rules += [f'ip saddr {ip} drop comment "{CUT_COMMENT}"',
+                  f'ip daddr {ip} drop comment "{CUT_COMMENT}"']
+    body = "".join(f"\t\t{r}\n" for r in rules)
+    return (f"table {NFT_FAMILY} {t}\n"
+            f"delete table {NFT_FAMILY} {t}\n"
+            f"table {NFT_FAMILY} {t} {{\n"
+            "\tchain forward {\n"
+            "\t\ttype filter hook forward priority filter - 10; policy accept;\n"
+            f"{body}"
+            "\t}\n"
+            "}\n")
+
+
+def nft_tables(listing: str) -> set[str]:
+    """The harness's tables in an `nft list tables` listing."""
+    out = set()
+    for line in listing.splitlines():
+        parts = line.split()
+        if len(parts) == 3 and parts[0] == "table" and parts[1] == NFT_FAMILY \
+                and nft_table_phone(parts[2]):
+            out.add(parts[2])
+    return out
+
+
+def dropped_packets(stats: str) -> int:
+    """Packets tcpdump says it lost ("N packets dropped by kernel"/"by interface")."""
+    n = 0
+    for line in stats.splitlines():
+        words = line.split()
+        if len(words) >= 5 and words[0].isdigit() and words[1:4] == ["packets", "dropped",
+                                                                       "by"]:
+            n += int(words[0])
+    return n
+
+
+def _check_ip(phone_ip: str | None) -> str | None:
+    if phone_ip is None:
+        return None
+    try:
+        return str(ipaddress.IPv4Address(phone_ip))
+    except ValueError:
+        raise GatewayError(f"{phone_ip!r} is not a phone's IPv4 address") from None
+
+
 class Gateway:
     def __init__(self, ssh: SshHost, lan_interface: str, capture_dir: str):
         self.ssh = ssh
         self.lan_interface = lan_interface
-        self.capture_dir = capture_dir.rstrip("/")
+        self.capture_dir = capture_dir.rstrip("/") or "/"
         self._offset: float | None = None
+        self._ssh_port: int | None = None
+        self._running: dict[str | None, RemoteCapture] = {}
+        self._made: set[str] = set()  # the phones whose table this driver wrote
 
     # -- clock -----------------------------------------------------------------------
     def now(self) -> float:
         """The gateway's wall clock, in seconds since the epoch."""
-        res = self.ssh.run(["date", "+%s.%N"])
+        res = self.ssh.run(["date", "+%s.%N"], idempotent=True)
         try:
             return float(res.text.strip())
         except ValueError:
@@ -93,14 +179,37 @@ class Gateway:
         return t + self.clock_offset()
 
     # -- capture ---------------------------------------------------------------------
+    def _state_path(self, phone_ip: str | None) -> str:
+        return posixpath.join(self.capture_dir, f"hil-capture-{phone_ip or 'lan'}.pid")
+
+    def ssh_port(self) -> int:
+        """The port of the harness's SSH session as the gateway sees it (to exclude it)."""
+        if self._ssh_port is None:
+            text = self.ssh.run(["printenv", "SSH_CONNECTION"], check=False,
+                                idempotent=True).text.split()
+            try:
+                self._ssh_port = int(text[3])
+            except (IndexError, ValueError):
+                log.warning("%s: SSH_CONNECTION is %r; excluding port 22 from captures",
+                            self.ssh.where, " ".join(text))
+                self._ssh_port = 22
+        return self._ssh_port
+
     def start_capture(self, phone_ip: str | None, name: str, ready_timeout: float = 10.0
                       ) -> RemoteCapture:
-        """Capture one phone's traffic, or (`phone_ip` None) everything on the LAN side."""
-        path = f"{self.capture_dir}/{name}.pcap"
+        """Start tcpdump for one phone (`None`: every device on the LAN)."""
+        phone_ip = _check_ip(phone_ip)
+        if "/" in name or not name.strip(". "):
+            raise GatewayError(f"capture name {name!r} must be a plain file name")
+        self._stop_stale(phone_ip)
+        if phone_ip is not None:
+            self._ensure_table(phone_ip)
+        path = posixpath.join(self.capture_dir, f"{name}.pcap")
         self.ssh.run(["mkdir", "-p", self.capture_dir])
-        match = ["host", phone_ip, "and"] if phone_ip else []
-        tcpdump = ["tcpdump", "-U", "-n", "-i", self.lan_interface, "-w", path,
-                   *match, "not", "port", "22"]
+        expr = (["host", phone_ip, "and"] if phone_ip else []) + [
+            "not", "tcp", "port", str(self.ssh_port())]
+        tcpdump = ["tcpdump", "-U", "--immediate-mode", "-B", str(BUFFER_KIB), "-n",
+                   "-Z", self.ssh.user, "-i", self.lan_interface, "-w", path, *expr]
         line = (f"nohup {quote_argv(tcpdump)} > {quote_argv([path + '.log'])} 2>&1 "
                 "< /dev/null & echo $!")
         res = self.ssh.run_line(line, tuple(tcpdump))
@@ -110,94 +219,269 @@ class Gateway:
             raise GatewayError(f"{self.ssh.where}: starting tcpdump printed {res.text!r}, "
                                "not a pid") from None
         cap = RemoteCapture(phone_ip, path, pid, started=0.0)
+        self.ssh.run(["tee", self._state_path(phone_ip)], stdin=f"{pid} {path}\n".encode())
+        self._running[phone_ip] = cap
         deadline = time.monotonic() + ready_timeout
         while True:
-            text = self.ssh.run(["cat", cap.log_path], check=False).text
+            text = self.ssh.run(["cat", cap.log_path], check=False, idempotent=True).text
             if "listening on" in text:
                 break
-            if not self._alive(pid):
+            if not self._is_capture(pid, path):
+                self._forget(cap)
                 raise GatewayError(f"{self.ssh.where}: tcpdump on {self.lan_interface} exited "
                                    f"at start: {text.strip() or '(no output)'}")
             if time.monotonic() > deadline:
-                self._kill(pid)
+                self._kill(cap)
+                self._forget(cap)
                 raise GatewayError(f"{self.ssh.where}: tcpdump did not report 'listening' "
                                    f"within {ready_timeout} s")
             time.sleep(0.02)
         cap.started = self.now()
-        log.info("capture of %s started on %s (pid %d, %s)", phone_ip or "the whole LAN",
+        log.info("capture of %s started on %s (pid %d, %s)", phone_ip or "the LAN",
                  self.lan_interface, pid, path)
         return cap
 
     def stop_capture(self, cap: RemoteCapture, dest: Path, timeout: float = 10.0) -> Path:
         """Stop tcpdump, fetch the capture to `dest`, verify its sha256; return `dest`."""
-        self._kill(cap.pid, timeout)
-        res = self.ssh.run(["sha256sum", cap.path])
-        remote_sum = res.text.split()[0] if res.text.split() else ""
-        data = self.ssh.run(["cat", cap.path]).stdout
-        local_sum = hashlib.sha256(data).hexdigest()
-        if local_sum != remote_sum:
-            raise GatewayError(f"{self.ssh.where}: fetched {cap.path} has sha256 {local_sum}, "
-                               f"the gateway says {remote_sum}; the remote file is kept")
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        tmp = dest.with_suffix(dest.suffix + ".part")
-        tmp.write_bytes(data)
-        tmp.replace(dest)
-        log.info("capture %s fetched: %d bytes, sha256 %s", cap.path, len(data), local_sum[:12])
-        return dest
+        try:
+            if self._is_capture(cap.pid, cap.path):
+                self._kill(cap, timeout)
+            else:
+                log.warning("%s: tcpdump pid %d had already exited: %s", self.ssh.where,
+                            cap.pid, self.capture_stats(cap).strip() or "(no output)")
+        finally:
+            self._forget(cap)
+        self._check_drops(cap)
+        return self.fetch(cap.path, dest)
 
     def capture_stats(self, cap: RemoteCapture) -> str:
         """What tcpdump said when it stopped (packets captured / dropped by kernel)."""
-        return self.ssh.run(["cat", cap.log_path], check=False).text
+        return self.ssh.run(["cat", cap.log_path], check=False, idempotent=True).text
 
-    def _alive(self, pid: int) -> bool:
-        return self.ssh.run(["kill", "-0", str(pid)], check=False).status == 0
+    def _check_drops(self, cap: RemoteCapture) -> None:
+        dropped = dropped_packets(self.capture_stats(cap))
+        if dropped:
+            log.warning("%s: tcpdump dropped %d packets of %s: the capture is incomplete",
+                        self.ssh.where, dropped, cap.path)
 
-    def _kill(self, pid: int, timeout: float = 10.0) -> None:
-        self.ssh.run(["kill", "-INT", str(pid)], check=False)
+    def fetch(self, path: str, dest: Path) -> Path:
+        """Copy a finished file from the gateway to `dest`, checked against its sha256.
+
+        A connection that drops during the copy is reopened and the copy resumes where it
+        stopped; `dest` appears only once the checksums agree.
+        """
+        res = self.ssh.run(["sha256sum", path], check=False, idempotent=True)
+        if res.status != 0:
+            err = res.stderr.decode(errors="replace").strip()
+            if "No such file" in err:
+                raise GatewayError(f"{self.ssh.where}: capture {path} is not on the gateway "
+                                   "any more (deleted while tcpdump wrote it?); nothing to "
+                                   "fetch, the evidence of this run is lost") from None
+            raise GatewayError(f"{self.ssh.where}: sha256sum {path} failed: {err}")
+        remote_sum = res.text.split()[0] if res.text.split() else ""
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        part = dest.with_suffix(dest.suffix + ".part")
+        part.unlink(missing_ok=True)
+        reader = self._read_sftp
+        for attempt in range(1, FETCH_ATTEMPTS + 1):
+            try:
+                reader(path, part)
+                break
+            except _NoSftp as e:
+                log.warning("%s: %s; fetching %s with tail -c", self.ssh.where, e, path)
+                reader = self._read_tail
+            except (SshError, OSError, EOFError, paramiko.SSHException) as e:
+                if isinstance(e, FileNotFoundError) or attempt == FETCH_ATTEMPTS:
+                    raise GatewayError(f"{self.ssh.where}: fetching {path} failed after "
+                                       f"{part.stat().st_size if part.exists() else 0} bytes: "
+                                       f"{e}") from None
+                log.warning("%s: fetch of %s interrupted at %d bytes (%s); resuming",
+                            self.ssh.where, path, part.stat().st_size, e)
+                self.ssh.drop()
+        else:  # only _NoSftp fell through every attempt
+            raise GatewayError(f"{self.ssh.where}: could not fetch {path}")
+        h = hashlib.sha256()
+        with open(part, "rb") as f:
+            while chunk := f.read(_CHUNK):
+                h.update(chunk)
+        local_sum = h.hexdigest()
+        if local_sum != remote_sum:
+            raise GatewayError(f"{self.ssh.where}: fetched {path} has sha256 {local_sum}, "
+                               f"the gateway says {remote_sum}; the remote file is kept")
+        part.replace(dest)
+        log.info("capture %s fetched: %d bytes, sha256 %s", path, dest.stat().st_size,
+                 local_sum[:12])
+        return dest
+
+    def _read_sftp(self, path: str, part: Path) -> None:
+        try:
+            sftp = self.ssh.sftp()
+        except SshError as e:
+            if self.ssh.connected:  # the connection is fine: the host has no SFTP server
+                raise _NoSftp(str(e)) from None
+            raise
+        try:
+            size = sftp.stat(path).st_size
+        except FileNotFoundError:
+            raise GatewayError(f"{self.ssh.where}: capture {path} is not on the gateway any "
+                               "more (deleted?); nothing to fetch") from None
+        with open(part, "ab") as out:
+            offset = out.tell()
+            if offset >= size:
+                return
+            with sftp.open(path, "rb") as f:
+                f.seek(offset)
+                f.prefetch(size - offset)
+                while offset < size:
+                    chunk = f.read(min(_CHUNK, size - offset))
+                    if not chunk:
+                        raise EOFError(f"{path} ended at {offset} of {size} bytes")
+                    out.write(chunk)
+                    offset += len(chunk)
+
+    def _read_tail(self, path: str, part: Path) -> None:
+        with open(part, "ab") as out:
+            res = self.ssh.run(["tail", "-c", f"+{out.tell() + 1}", path], check=False,
+                               idempotent=True)
+            if res.status != 0:
+                raise GatewayError(f"{self.ssh.where}: reading {path}: "
+                                   f"{res.stderr.decode(errors='replace').strip()}")
+            out.write(res.stdout)
+
+    def _is_capture(self, pid: int, path: str) -> bool:
+        """Whether `pid` is still the tcpdump writing `path` (not exited, not a reused pid)."""
+        res = self.ssh.run(["cat", f"/proc/{pid}/cmdline"], check=False, idempotent=True)
+        argv = res.stdout.split(b"\0")
+        return (res.status == 0 and posixpath.basename(argv[0].decode(errors="replace"))
+                == "tcpdump" and path.encode() in argv)
+
+    def _kill(self, cap: RemoteCapture, timeout: float = 10.0) -> None:
+        # a second TERM is harmless: run it again if a dropped connection cut it off
+        self.ssh.run(["kill", "-TERM", str(cap.pid)], check=False, idempotent=True)
         deadline = time.monotonic() + timeout
-        while self._alive(pid):
+        while self._is_capture(cap.pid, cap.path):
             if time.monotonic() > deadline:
-                self.ssh.run(["kill", "-KILL", str(pid)], check=False)
-                raise GatewayError(f"{self.ssh.where}: tcpdump pid {pid} ignored SIGINT for "
-                                   f"{timeout} s; killed")
+                self.ssh.run(["kill", "-KILL", str(cap.pid)], check=False)
+                raise GatewayError(f"{self.ssh.where}: tcpdump pid {cap.pid} ignored SIGTERM "
+                                   f"for {timeout} s; killed")
             time.sleep(0.02)
 
+    def _forget(self, cap: RemoteCapture) -> None:
+        if self._running.get(cap.phone_ip) is cap:
+            del self._running[cap.phone_ip]
+        state = self._state_path(cap.phone_ip)
+        text = self.ssh.run(["cat", state], check=False, idempotent=True).text
+        if text.split()[:1] == [str(cap.pid)]:
+            self.ssh.run(["rm", "-f", state], check=False)
+
+    def _stop_stale(self, phone_ip: str | None) -> str | None:
+        """Stop a capture of this phone that an earlier run left running; say what it did."""
+        if phone_ip in self._running:
+            raise GatewayError(f"{self.ssh.where}: a capture of {phone_ip or 'the LAN'} is "
+                               f"already running ({self._running[phone_ip].path})")
+        state = self._state_path(phone_ip)
+        res = self.ssh.run(["cat", state], check=False, idempotent=True)
+        if res.status != 0:
+            return None
+        parts = res.text.split(maxsplit=1)
+        done = None
+        if len(parts) == 2 and parts[0].isdigit():
+            stale = RemoteCapture(phone_ip, parts[1].strip(), int(parts[0]), 0.0)
+            if self._is_capture(stale.pid, stale.path):
+                self._kill(stale)
+                done = (f"stopped a capture left running by an earlier run (pid {stale.pid}, "
+                        f"{stale.path}; the file is kept on the gateway)")
+                log.warning("%s: %s", self.ssh.where, done)
+        self.ssh.run(["rm", "-f", state], check=False)
+        return done
+
     # -- uplink ----------------------------------------------------------------------
-    def _ensure_table(self) -> None:
-        if self.ssh.run(["nft", "list", "table", *NFT_TABLE], check=False).status != 0:
-            self.ssh.run(["nft", "-f", "-"], stdin=NFT_RULESET.encode())
+    def _tables(self) -> set[str]:
+        res = self.ssh.run(["nft", "list", "tables"], idempotent=True)
+        return nft_tables(res.text)
+
+    def _listing(self, table: str) -> str | None:
+        res = self.ssh.run(["nft", "list", "table", NFT_FAMILY, table], check=False,
+                           idempotent=True)
+        return res.text if res.status == 0 else None
+
+    def _apply(self, phone_ip: str, cut: bool) -> None:
+        self.ssh.run(["nft", "-f", "-"], stdin=nft_script(phone_ip, cut).encode())
+        self._made.add(phone_ip)
+
+    def _ensure_table(self, phone_ip: str) -> None:
+        if nft_table(phone_ip) not in self._tables():
+            self._apply(phone_ip, cut=False)
+
+    def is_cut(self, phone_ip: str) -> bool:
+        listing = self._listing(nft_table(phone_ip))
+        return listing is not None and CUT_COMMENT in listing
 
     def cut_uplink(self, phone_ip: str) -> None:
         """From now on, nothing from or to this phone crosses the gateway."""
-        self._ensure_table()
-        self.ssh.run(["nft", "add", "element", *NFT_TABLE, NFT_SET, f"{{ {phone_ip} }}"])
-        if phone_ip not in self.cut_phones():
-            raise GatewayError(f"{self.ssh.where}: {phone_ip} is not in nft set "
-                               f"{' '.join(NFT_TABLE)} {NFT_SET} after adding it")
+        phone_ip = _check_ip(phone_ip)
+        self._apply(phone_ip, cut=True)
+        if not self.is_cut(phone_ip):
+            raise GatewayError(f"{self.ssh.where}: nft table {NFT_FAMILY} "
+                               f"{nft_table(phone_ip)} has no cut rule after cutting")
         log.info("uplink of %s cut", phone_ip)
 
     def restore_uplink(self, phone_ip: str) -> None:
-        """This phone's traffic crosses the gateway again (no-op if it was not cut)."""
-        if phone_ip in self.cut_phones():
-            self.ssh.run(["nft", "delete", "element", *NFT_TABLE, NFT_SET, f"{{ {phone_ip} }}"])
+        """This phone's traffic crosses the gateway again (no-op if it was not cut).
+
+        With no capture of the phone running, the phone's table is removed altogether (a
+        table found at the start of a run is one a crash left behind).
+        """
+        phone_ip = _check_ip(phone_ip)
+        table = nft_table(phone_ip)
+        if table not in self._tables():
+            return
+        was_cut = self.is_cut(phone_ip)
+        if phone_ip not in self._made:
+            log.warning("%s: found nft table %s %s left by an earlier run%s; removing it",
+                        self.ssh.where, NFT_FAMILY, table,
+                        " (its uplink was cut)" if was_cut else "")
+        if phone_ip in self._running:
+            if was_cut:
+                self._apply(phone_ip, cut=False)
+        else:
+            self.ssh.run(["nft", "delete", "table", NFT_FAMILY, table])
+            self._made.discard(phone_ip)
+            log.debug("removed nft table %s %s", NFT_FAMILY, table)
+        if was_cut:
             log.info("uplink of %s restored", phone_ip)
-        if phone_ip in self.cut_phones():
+        if self.is_cut(phone_ip):
             raise GatewayError(f"{self.ssh.where}: {phone_ip} is still cut after restoring")
 
     def cut_phones(self) -> set[str]:
-        res = self.ssh.run(["nft", "list", "set", *NFT_TABLE, NFT_SET], check=False)
-        if res.status != 0:
-            return set()
-        return _set_elements(res.text)
+        """The phones whose uplink a harness table cuts now."""
+        return {nft_table_phone(t) for t in self._tables()
+                if CUT_COMMENT in (self._listing(t) or "")}
+
+    def reconcile(self, phone_ips) -> list[str]:
+        """Start of a run: stop the captures (of these phones and of the whole LAN) and
+        remove the nft tables (of these phones) an earlier run left; say what it did."""
+        done = []
+        what = self._stop_stale(None)
+        if what:
+            done.append(f"LAN: {what}")
+        for ip in phone_ips:
+            ip = _check_ip(ip)
+            what = self._stop_stale(ip)
+            if what:
+                done.append(f"{ip}: {what}")
+            if ip not in self._running and nft_table(ip) in self._tables():
+                cut = self.is_cut(ip)
+                self.ssh.run(["nft", "delete", "table", NFT_FAMILY, nft_table(ip)])
+                msg = (f"removed nft table {NFT_FAMILY} {nft_table(ip)} left by an earlier "
+                       f"run{' (its uplink was cut)' if cut else ''}")
+                log.warning("%s: %s", self.ssh.where, msg)
+                done.append(f"{ip}: {msg}")
+        return done
 
 
-def _set_elements(listing: str) -> set[str]:
-    """The addresses in an `nft list set` listing (`elements = { a, b }`)."""
-    if "elements" not in listing:
-        return set()
-    body = listing.split("elements", 1)[1]
-    body = body[body.index("{") + 1: body.index("}")]
-    return {e.strip() for e in body.replace("\n", " ").split(",") if e.strip()}
+class _NoSftp(Exception):
+    """The gateway accepts SSH but serves no SFTP."""
 
 
-__all__ = ["Gateway", "GatewayError", "RemoteCapture", "SshError"]
+__all__ = ["Gateway", "GatewayError", "RemoteCapture", "SshError", "nft_script", "nft_table"]

@@ -1,11 +1,14 @@
 """The simulated lab gateway: what a Linux AP running tcpdump and nftables does.
 
-It answers the command lines a real gateway gets over SSH (`date`, `mkdir -p`, `nohup
-tcpdump ... & echo $!`, `kill`, `cat`, `sha256sum`, `nft`, `rm -f`) and holds the two
-things the rest of the simulated bench asks it: which phones' uplinks are cut (the
-`inet hil` table's `cut` set) and where to write the packets phones send (the running
-captures, as pcap files in its own folder). Anything else is answered like a shell that
-does not know the command (status 127), so a driver that sends something new fails loudly.
+It answers the command lines a real gateway gets over SSH (`date`, `printenv`, `mkdir -p`,
+`tee`, `nohup tcpdump ... & echo $!`, `kill`, `cat` (also `/proc/PID/cmdline`), `tail -c`,
+`sha256sum`, `nft`, `rm -f`), serves its files over SFTP (`SimGatewaySftp`, for an SSH
+server that offers the handler's `ssh_subsystems()`), and holds the two things the rest of
+the simulated bench asks it: which phones' uplinks are cut (the harness's per-phone nft
+tables `inet hil_<ip>` with their cut rules) and where to write the packets phones send (the
+running captures, as pcap files in its own folder). Anything else is answered like a shell
+that does not know the command (status 127), so a driver that sends something new fails
+loudly.
 
 The simulated phones put frames on the gateway's LAN with `deliver()`; each running
 capture whose `host` filter matches writes them, flushed per packet as `tcpdump -U` does.
@@ -14,6 +17,8 @@ capture whose `host` filter matches writes them, flushed per packet as `tcpdump 
 from __future__ import annotations
 
 import hashlib
+import os
+import posixpath
 import re
 import shlex
 import threading
@@ -21,6 +26,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
+
+import paramiko
 
 from hil.capture.pcap import PcapWriter
 
@@ -38,6 +45,7 @@ class _Capture:
     path: Path
     log: Path
     host: str | None
+    argv: list[str]
     file: BinaryIO
     writer: PcapWriter
     packets: int = 0
@@ -50,8 +58,7 @@ class SimGateway:
         self.root = root  # the gateway's filesystem: remote paths are mapped below it
         self.lan_interface = lan_interface
         self.lock = threading.RLock()
-        self.cut: set[str] = set()
-        self.table = False
+        self.tables: dict[str, bool] = {}  # phone ip -> its table (inet hil_<ip>) cuts it
         self.captures: dict[int, _Capture] = {}
         self.cut_effective = cut_effective  # fault knob (cut_ineffective): cuts drop nothing
         self.deaf = False  # fault knob (deaf_sniffer): captures record nothing
@@ -60,7 +67,11 @@ class SimGateway:
     # -- what the rest of the sim asks ------------------------------------------------
     def is_cut(self, ip: str) -> bool:
         with self.lock:
-            return self.cut_effective and self.table and ip in self.cut
+            return self.cut_effective and self.tables.get(ip, False)
+
+    def ssh_subsystems(self) -> dict:
+        """SSH subsystems this host serves, for `paramiko.Transport.set_subsystem_handler`."""
+        return {"sftp": (paramiko.SFTPServer, SimGatewaySftp, self)}
 
     def deliver(self, ts: float, frame: bytes, src: str, dst: str) -> None:
         with self.lock:
@@ -109,9 +120,38 @@ class SimGateway:
                 self._path(a).mkdir(parents=True, exist_ok=True)
         return OK
 
+    def _cmd_printenv(self, args, stdin):
+        env = {"SSH_CONNECTION": "127.0.0.1 50022 127.0.0.1 22"}  # sshd on 22, as the gateway
+        if len(args) != 1 or args[0] not in env:
+            return 1, b"", b""
+        return 0, (env[args[0]] + "\n").encode(), b""
+
+    def _cmd_tee(self, args, stdin):
+        for a in args:
+            p = self._path(a)
+            p.parent.mkdir(parents=True, exist_ok=True)
+            p.write_bytes(stdin)
+        return 0, stdin, b""
+
+    def _cmd_tail(self, args, stdin):
+        if len(args) != 3 or args[0] != "-c" or not args[1].startswith("+"):
+            return _err(1, f"tail: sim supports tail -c +N FILE, got {args}")
+        p = self._path(args[2])
+        if not p.is_file():
+            return _err(1, f"tail: cannot open '{args[2]}' for reading: No such file or "
+                           "directory")
+        return 0, p.read_bytes()[int(args[1][1:]) - 1:], b""
+
     def _cmd_cat(self, args, stdin):
         out = b""
         for a in args:
+            m = re.fullmatch(r"/proc/(\d+)/cmdline", a)
+            if m:
+                cap = self.captures.get(int(m.group(1)))
+                if cap is None:
+                    return _err(1, f"cat: {a}: No such file or directory")
+                out += b"".join(x.encode() + b"\0" for x in cap.argv)
+                continue
             p = self._path(a)
             if not p.is_file():
                 return _err(1, f"cat: {a}: No such file or directory")
@@ -162,10 +202,12 @@ class SimGateway:
     def _tcpdump(self, args: list[str], log: Path) -> tuple[int, bytes, bytes]:
         iface = path = None
         i = 0
-        flags = {"-U", "-n"}
+        flags = {"-U", "-n", "--immediate-mode"}
         while i < len(args) and args[i].startswith("-"):
             if args[i] in flags:
                 i += 1
+            elif args[i] in ("-Z", "-B"):  # the user it runs as, its buffer: not simulated
+                i += 2
             elif args[i] in ("-i", "-w"):
                 if args[i] == "-i":
                     iface = args[i + 1]
@@ -175,9 +217,9 @@ class SimGateway:
             else:
                 return _err(1, f"tcpdump: unsupported option {args[i]}")
         expr = " ".join(args[i:])
-        m = re.fullmatch(r"(?:host (\S+) and )?not port 22|host (\S+)", expr)
+        m = re.fullmatch(r"(?:host (\S+) and )?not (?:tcp )?port \d+|host (\S+)", expr)
         if iface is None or path is None or (expr and not m):
-            return _err(1, f"tcpdump: sim supports -i IF -w FILE [host IP and] not port 22,"
+            return _err(1, f"tcpdump: sim supports -i IF -w FILE [host IP and] not tcp port N,"
                            f" got {args}")
         pid = self._next_pid
         self._next_pid += 1
@@ -189,7 +231,7 @@ class SimGateway:
         p.parent.mkdir(parents=True, exist_ok=True)
         f = open(p, "wb")
         host = (m.group(1) or m.group(2)) if m else None
-        cap = _Capture(pid, iface, p, log, host, f, PcapWriter(f))
+        cap = _Capture(pid, iface, p, log, host, ["tcpdump", *args], f, PcapWriter(f))
         cap.writer.flush()
         self.captures[pid] = cap
         log.write_text(f"tcpdump: listening on {iface}, link-type EN10MB (Ethernet), "
@@ -205,45 +247,109 @@ class SimGateway:
                     "filter\n0 packets dropped by kernel\n")
 
     # -- nftables ---------------------------------------------------------------------
+    # The harness's per-phone tables: `nft -f -` with its atomic (re)definition script,
+    # `list tables`, `list table inet hil_<ip>`, `delete table inet hil_<ip>`.
     def _cmd_nft(self, args, stdin):
         if args == ["-f", "-"]:
             text = stdin.decode(errors="replace")
-            if not re.search(r"table inet hil\s*{", text) or "set cut" not in text:
-                return _err(1, "sim gateway: nft -f - accepts only the harness's inet hil table")
-            self.table = True
+            defs = re.findall(r"^table inet (hil_[0-9_]+) \{(.*?)^\}", text, re.M | re.S)
+            if len(defs) != 1:
+                return _err(1, "sim gateway: nft -f - accepts one harness table definition")
+            ip = _table_ip(defs[0][0])
+            if ip is None:
+                return _err(1, f"sim gateway: {defs[0][0]} is not a harness table name")
+            body = defs[0][1]
+            if f"ip saddr {ip} udp dport 443 drop" not in body:
+                return _err(1, "sim gateway: a harness table must drop the phone's UDP 443")
+            self.tables[ip] = f"ip saddr {ip} drop" in body and f"ip daddr {ip} drop" in body
             return OK
-        if args == ["list", "table", "inet", "hil"]:
-            if not self.table:
-                return _err(1, "Error: No such file or directory\nlist table inet hil")
-            return 0, self._listing().encode(), b""
-        if args == ["list", "set", "inet", "hil", "cut"]:
-            if not self.table:
-                return _err(1, "Error: No such file or directory\nlist set inet hil cut")
-            return 0, self._set_listing().encode(), b""
-        if args == ["delete", "table", "inet", "hil"]:
-            if not self.table:
-                return _err(1, "Error: No such file or directory")
-            self.table, self.cut = False, set()
-            return OK
-        if len(args) == 6 and args[0] in ("add", "delete") and args[1:5] == [
-                "element", "inet", "hil", "cut"]:
-            if not self.table:
-                return _err(1, "Error: No such file or directory")
-            elems = {e.strip() for e in args[5].strip("{} ").split(",") if e.strip()}
-            if args[0] == "add":
-                self.cut |= elems
-            else:
-                if not elems <= self.cut:
-                    return _err(1, "Error: Could not process rule: No such file or directory")
-                self.cut -= elems
-            return OK
+        if args == ["list", "tables"]:
+            return 0, "".join(f"table inet {_table_name(ip)}\n"
+                              for ip in sorted(self.tables)).encode(), b""
+        if len(args) == 4 and args[:3] in (["list", "table", "inet"],
+                                            ["delete", "table", "inet"]):
+            ip = _table_ip(args[3])
+            if ip not in self.tables:
+                return _err(1, f"Error: No such file or directory\n{' '.join(args)}")
+            if args[0] == "delete":
+                del self.tables[ip]
+                return OK
+            return 0, self._listing(ip).encode(), b""
         return _err(1, f"sim gateway: unsupported nft command {args}")
 
-    def _set_listing(self) -> str:
-        elems = ""
-        if self.cut:
-            elems = f"\t\telements = {{ {', '.join(sorted(self.cut))} }}\n"
-        return ("table inet hil {\n\tset cut {\n\t\ttype ipv4_addr\n" + elems + "\t}\n}\n")
+    def _listing(self, ip: str) -> str:
+        rules = [f'ip saddr {ip} udp dport 443 drop comment "hil: no QUIC, apps fall back to '
+                 'TLS over TCP"']
+        if self.tables[ip]:
+            rules += [f'ip saddr {ip} drop comment "hil: uplink cut"',
+                      f'ip daddr {ip} drop comment "hil: uplink cut"']
+        return (f"table inet {_table_name(ip)} {{\n\tchain forward {{\n\t\ttype filter hook "
+                "forward priority filter - 10; policy accept;\n"
+                + "".join(f"\t\t{r}\n" for r in rules) + "\t}\n}\n")
 
-    def _listing(self) -> str:
-        return self._set_listing()
+
+def _table_name(ip: str) -> str:
+    return "hil_" + ip.replace(".", "_")
+
+
+def _table_ip(name: str) -> str | None:
+    m = re.fullmatch(r"hil_(\d+)_(\d+)_(\d+)_(\d+)", name)
+    return ".".join(m.groups()) if m else None
+
+
+class _SftpFile(paramiko.SFTPHandle):
+    pass
+
+
+class SimGatewaySftp(paramiko.SFTPServerInterface):
+    """The gateway's files over SFTP, read-only except `remove` (what the harness uses)."""
+
+    def __init__(self, server, gateway: SimGateway):
+        super().__init__(server)
+        self.gateway = gateway
+
+    def _local(self, path: str) -> Path:
+        return self.gateway._path(posixpath_abs(path))
+
+    def _stat(self, path: str):
+        try:
+            return paramiko.SFTPAttributes.from_stat(os.stat(self._local(path)))
+        except OSError as e:
+            return paramiko.SFTPServer.convert_errno(e.errno)
+
+    stat = lstat = _stat
+
+    def open(self, path, flags, attr):
+        if flags & (os.O_WRONLY | os.O_RDWR):
+            return paramiko.SFTP_PERMISSION_DENIED
+        try:
+            f = open(self._local(path), "rb")  # the handle closes it
+        except OSError as e:
+            return paramiko.SFTPServer.convert_errno(e.errno)
+        handle = _SftpFile(flags)
+        handle.filename = path
+        handle.readfile = f
+        return handle
+
+    def list_folder(self, path):
+        try:
+            local = self._local(path)
+            return [paramiko.SFTPAttributes.from_stat(os.stat(local / n), n)
+                    for n in os.listdir(local)]
+        except OSError as e:
+            return paramiko.SFTPServer.convert_errno(e.errno)
+
+    def remove(self, path):
+        try:
+            os.unlink(self._local(path))
+        except OSError as e:
+            return paramiko.SFTPServer.convert_errno(e.errno)
+        return paramiko.SFTP_OK
+
+    def canonicalize(self, path):
+        return posixpath_abs(path)
+
+
+def posixpath_abs(path: str) -> str:
+    """An SFTP path made absolute (relative to /) and normalized, never above /."""
+    return posixpath.normpath("/" + path.lstrip("/")) if path else "/"

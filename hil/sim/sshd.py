@@ -26,6 +26,7 @@ class _Iface(paramiko.ServerInterface):
         self.server = server
         self.commands: dict[int, bytes] = {}
         self.ready: dict[int, threading.Event] = {}
+        self.subsystem: set[int] = set()  # channels a subsystem handler (SFTP) serves
 
     def check_channel_request(self, kind, chanid):
         if kind == "session":
@@ -40,6 +41,13 @@ class _Iface(paramiko.ServerInterface):
         if username == self.server.user and key == self.server.authorized_key:
             return paramiko.AUTH_SUCCESSFUL
         return paramiko.AUTH_FAILED
+
+    def check_channel_subsystem_request(self, channel, name):
+        ok = super().check_channel_subsystem_request(channel, name)
+        if ok:
+            self.subsystem.add(channel.get_id())
+            self.ready[channel.get_id()].set()
+        return ok
 
     def check_channel_exec_request(self, channel, command):
         self.commands[channel.get_id()] = command
@@ -100,6 +108,9 @@ class SimSshServer:
         # a client that hangs up is normal for a server; keep paramiko's noise out of the bench log
         t.set_log_channel("hil.sim.sshd.transport")
         t.add_server_key(self.host_key)
+        host = getattr(self.handler, "__self__", None)  # e.g. SimGateway: its SFTP server
+        for name, (handler, *args) in getattr(host, "ssh_subsystems", dict)().items():
+            t.set_subsystem_handler(name, handler, *args)
         iface = _Iface(self)
         try:
             t.start_server(server=iface)
@@ -121,6 +132,8 @@ class SimSshServer:
         if ev is None or not ev.wait(5.0):
             chan.close()
             return
+        if chan.get_id() in iface.subsystem:
+            return  # paramiko's subsystem handler serves this channel
         line = iface.commands.pop(chan.get_id()).decode(errors="replace")
         stdin = bytearray()
         try:

@@ -6,9 +6,9 @@ import paramiko
 import pytest
 
 from hil.capture.analyze import analyze
-from hil.remote.gateway import Gateway, GatewayError
+from hil.remote.gateway import Gateway, GatewayError, dropped_packets, nft_script, nft_table
 from hil.remote.phone import AppError, SimApp
-from hil.remote.ssh import SshError, SshHost
+from hil.remote.ssh import SshError, SshHost, known_hosts_lines
 from hil.sim import traffic
 from hil.sim.app import AppBehaviour
 from hil.sim.gateway import SimGateway
@@ -107,7 +107,8 @@ def test_changed_host_key_is_refused_naming_known_hosts(tmp_path, keys):
     bad.save(str(tmp_path / "kh_bad"))
     try:
         host = SshHost("127.0.0.1", srv.port, "hil", key_path, tmp_path / "kh_bad")
-        with pytest.raises(SshError, match=r"host key does not match .*kh_bad.*refusing"):
+        with pytest.raises(SshError, match=r"host key does not match .*kh_bad line 1 .*"
+                                           r"refusing"):
             host.run(["date", "+%s.%N"])
         (tmp_path / "kh_empty").write_text("")
         host = SshHost("127.0.0.1", srv.port, "hil", key_path, tmp_path / "kh_empty")
@@ -141,3 +142,180 @@ def test_values_with_shell_metacharacters_arrive_as_one_argument(tmp_path, keys)
         assert app.running()
     finally:
         srv.stop()
+
+
+def deliver_lookup(sim, phone=PHONE, name="flysafe-api.dji.com", sport=40001):
+    frames = traffic.dns_lookup(time.time(), phone, "02:00:0a:14:00:1f", "203.0.113.53",
+                                "02:00:00:00:00:01", name, "198.51.100.7", answered=True,
+                                sport=sport, txid=7)
+    for ts, f in frames:
+        sim.deliver(ts, f, phone, "203.0.113.53")
+    return frames
+
+
+def _serve_subsystems(monkeypatch, sim):
+    """Until the sim's SSH server serves its handler's `ssh_subsystems()` itself: register
+    them on its transports, and keep its exec runner off the subsystem channels."""
+    from hil.sim import sshd
+
+    if "check_channel_subsystem_request" in vars(sshd._Iface):
+        return  # it does
+
+    class Transport(paramiko.Transport):
+        def add_server_key(self, key):
+            super().add_server_key(key)
+            for name, (handler, *args) in sim.ssh_subsystems().items():
+                self.set_subsystem_handler(name, handler, *args)
+
+    def subsystem_request(iface, channel, name):
+        ok = paramiko.ServerInterface.check_channel_subsystem_request(iface, channel, name)
+        if ok:
+            vars(iface).setdefault("sftp_ids", set()).add(channel.get_id())
+            iface.ready[channel.get_id()].set()
+        return ok
+
+    run = sshd.SimSshServer._run
+
+    def run_exec_only(server, iface, chan):
+        ev = iface.ready.get(chan.get_id())
+        if ev is not None and ev.wait(5.0) and chan.get_id() in vars(iface).get("sftp_ids", ()):
+            return
+        run(server, iface, chan)
+
+    monkeypatch.setattr(paramiko, "Transport", Transport)  # the client imported its own
+    monkeypatch.setattr(sshd._Iface, "check_channel_subsystem_request", subsystem_request,
+                        raising=False)
+    monkeypatch.setattr(sshd.SimSshServer, "_run", run_exec_only)
+
+
+@pytest.fixture
+def sftp_gw(tmp_path, keys, monkeypatch):
+    """A simulated gateway whose SSH server also serves SFTP (the driver's fetch path)."""
+    client, key_path = keys
+    sim = SimGateway(tmp_path / "fs", "wlan0")
+    _serve_subsystems(monkeypatch, sim)
+    srv, kh = serve(tmp_path, "gateway", sim.handle, client)
+    host = SshHost("127.0.0.1", srv.port, "hil", key_path, kh, role="gateway")
+    yield sim, Gateway(host, "wlan0", "/var/tmp/hil"), srv
+    host.close()
+    srv.stop()
+    sim.stop()
+
+
+def test_capture_is_fetched_over_sftp(sftp_gw, tmp_path, caplog):
+    sim, gateway, _ = sftp_gw
+    cap = gateway.start_capture(PHONE, "sftp")
+    frames = deliver_lookup(sim)
+    dest = gateway.stop_capture(cap, tmp_path / "c.pcap")
+    assert analyze(dest).packets == len(frames)
+    assert gateway.ssh.sftp().stat(cap.path).st_size == dest.stat().st_size
+    assert not [r for r in caplog.records if "tail -c" in r.getMessage()]
+
+
+def test_without_sftp_the_fetch_reads_with_tail(tmp_path, keys, caplog):
+    client, key_path = keys
+    sim = SimGateway(tmp_path / "fs", "wlan0")
+    # a plain function as handler: a server with exec only, no SFTP (dropbear without it)
+    srv, kh = serve(tmp_path, "gateway", lambda line, stdin: sim.handle(line, stdin), client)
+    try:
+        gateway = Gateway(SshHost("127.0.0.1", srv.port, "hil", key_path, kh), "wlan0",
+                          "/var/tmp/hil")
+        cap = gateway.start_capture(PHONE, "tail")
+        frames = deliver_lookup(sim)
+        dest = gateway.stop_capture(cap, tmp_path / "c.pcap")
+        assert analyze(dest).packets == len(frames)
+        assert [r for r in caplog.records if "tail -c" in r.getMessage()]
+    finally:
+        srv.stop()
+        sim.stop()
+
+
+def test_capture_excludes_the_ssh_port_and_runs_as_the_login_user(gw, tmp_path):
+    sim, gateway, _ = gw
+    cap = gateway.start_capture(PHONE, "cmd")
+    argv = sim.captures[cap.pid].argv
+    assert argv[:6] == ["tcpdump", "-U", "--immediate-mode", "-B", "16384", "-n"]
+    assert argv[6:8] == ["-Z", "hil"]
+    assert argv[-9:] == ["-w", cap.path, "host", PHONE, "and", "not", "tcp", "port", "22"]
+    gateway.stop_capture(cap, tmp_path / "c.pcap")
+
+
+def test_whole_lan_capture_keeps_every_device(gw, tmp_path):
+    sim, gateway, _ = gw
+    cap = gateway.start_capture(None, "lan")
+    n = len(deliver_lookup(sim)) + len(deliver_lookup(sim, "10.20.0.99", sport=40002))
+    dest = gateway.stop_capture(cap, tmp_path / "lan.pcap")
+    assert analyze(dest).packets == n
+    assert not sim.tables  # no phone, no table
+
+
+def test_a_stale_capture_of_a_crashed_run_is_stopped_and_kept(gw, tmp_path, caplog):
+    sim, gateway, srv = gw
+    crashed = gateway.start_capture(PHONE, "crashed")
+    gateway.ssh.close()
+    nxt = Gateway(gateway.ssh, "wlan0", "/var/tmp/hil")  # the next run's driver
+    cap = nxt.start_capture(PHONE, "next")
+    assert list(sim.captures) == [cap.pid] and crashed.pid != cap.pid
+    assert (sim.root / crashed.path.lstrip("/")).is_file()  # its evidence stays
+    assert any(f"pid {crashed.pid}" in r.getMessage() for r in caplog.records)
+    with pytest.raises(GatewayError, match="already running"):
+        nxt.start_capture(PHONE, "twice")
+    nxt.stop_capture(cap, tmp_path / "c.pcap")
+    assert not sim.captures
+    assert not (sim.root / "var/tmp/hil/hil-capture-10.20.0.31.pid").exists()
+
+
+def test_a_deleted_capture_is_a_clear_error(gw, tmp_path):
+    sim, gateway, _ = gw
+    cap = gateway.start_capture(PHONE, "gone")
+    (sim.root / cap.path.lstrip("/")).unlink()
+    with pytest.raises(GatewayError, match="capture /var/tmp/hil/gone.pcap is not on the "
+                                           "gateway any more"):
+        gateway.stop_capture(cap, tmp_path / "c.pcap")
+    assert not sim.captures and not list(tmp_path.glob("c.pcap*"))
+
+
+def test_each_phone_has_its_own_table_while_the_harness_works_with_it(gw, tmp_path):
+    sim, gateway, _ = gw
+    cap = gateway.start_capture(PHONE, "quic")
+    assert sim.tables == {PHONE: False}  # UDP 443 dropped, uplink not cut
+    gateway.cut_uplink(PHONE)
+    gateway.restore_uplink(PHONE)  # mid-capture: the table stays for QUIC
+    assert sim.tables == {PHONE: False}
+    gateway.stop_capture(cap, tmp_path / "c.pcap")
+    gateway.restore_uplink(PHONE)  # the teardown: the table goes
+    assert sim.tables == {}
+
+
+def test_dropped_packets_are_read_from_tcpdumps_report():
+    assert dropped_packets("tcpdump: listening on wlan0\n601 packets captured\n614 packets "
+                           "received by filter\n13 packets dropped by kernel\n") == 13
+    assert dropped_packets("3 packets captured\n0 packets dropped by kernel\n") == 0
+    assert dropped_packets("") == 0
+
+
+def test_nft_script_replaces_one_phones_table_atomically():
+    assert nft_table("10.20.0.31") == "hil_10_20_0_31"
+    cut = nft_script("10.20.0.31", cut=True)
+    lines = cut.splitlines()
+    assert lines[:2] == ["table inet hil_10_20_0_31", "delete table inet hil_10_20_0_31"]
+    assert "type filter hook forward priority filter - 10; policy accept;" in cut
+    assert 'ip saddr 10.20.0.31 udp dport 443 drop comment "' in cut
+    assert 'ip saddr 10.20.0.31 drop comment "hil: uplink cut"' in cut
+    assert 'ip daddr 10.20.0.31 drop comment "hil: uplink cut"' in cut
+    assert "uplink cut" not in nft_script("10.20.0.31", cut=False)
+    with pytest.raises(ValueError):
+        nft_script("10.20.0.31; flush ruleset", cut=True)
+
+
+def test_known_hosts_lines_finds_plain_and_hashed_entries(tmp_path):
+    key = paramiko.ECDSAKey.generate()
+    kh = paramiko.HostKeys()
+    kh.add("[127.0.0.1]:2222", key.get_name(), key)
+    kh.add(paramiko.HostKeys.hash_host("gw.lab"), key.get_name(), key)
+    path = tmp_path / "known_hosts"
+    kh.save(str(path))
+    path.write_text("# the lab's gateways\n" + path.read_text())
+    assert [n for n, _, _ in known_hosts_lines(path, "[127.0.0.1]:2222")] == [2]
+    assert [n for n, _, _ in known_hosts_lines(path, "gw.lab")] == [3]
+    assert known_hosts_lines(path, "other") == []

@@ -1,7 +1,7 @@
 """The claim suite proves it can fail: under each fault profile exactly its claims fail.
 
 The real claim suite (`pytest claims`) runs on the simulated bench in subprocesses, once
-per fault profile (three at a time), the way a technician would run it; each run's
+per fault profile (two at a time), the way a technician would run it; each run's
 summary.json says every claim's verdict on every model. The table printed (and written
 to artifacts/fault-matrix.txt) is the suite's fault detection.
 """
@@ -72,7 +72,7 @@ def test_each_fault_fails_exactly_its_claims(tmp_path):
         d.mkdir()
         return fault, *run_suite(d, *(["--sim-fault", fault] if fault else []))
 
-    with ThreadPoolExecutor(3) as pool:
+    with ThreadPoolExecutor(2) as pool:  # one suite per core
         runs = list(pool.map(one, EXPECTED))
     table = [f"{'fault profile':28} " + " ".join(f"{c:>3}" for c in CLAIMS)]
     problems = []
