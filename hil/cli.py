@@ -18,7 +18,6 @@ Errors are one line naming the file and the key, exit status 2; no traceback.
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import signal
 import sys
@@ -115,25 +114,9 @@ def _power(args) -> int:
 
 
 def _analyze(args) -> int:
-    from hil.capture.analyze import analyze
-    from hil.capture.catalog import Catalog
+    from hil.capture import report
 
-    catalog = Catalog.load(args.catalog) if args.catalog else Catalog.load()
-    result = analyze(Path(args.capture), catalog)
-    flows = sorted(result.flows, key=lambda f: f.bytes_up, reverse=True)
-    if args.json:
-        out = result.to_dict()
-        out["flows"] = [f.to_dict() for f in flows]
-        print(json.dumps(out, indent=2))
-        return 0
-    print(f"{result.packets} packets, {len(flows)} flows")
-    print(f"{'proto':5} {'client':21} {'server':21} {'name':36} {'category':12} "
-          f"{'up':>9} {'down':>9}")
-    for f in flows:
-        print(f"{f.proto:5} {f.src + ':' + str(f.sport):21} {f.dst + ':' + str(f.dport):21} "
-              f"{(f.server_name or '-')[:36]:36} {f.category:12} {f.bytes_up:9} "
-              f"{f.bytes_down:9}")
-    return 0
+    return report.run(args.capture, args.catalog, args.json)
 
 
 def main(argv: list[str] | None = None) -> int:

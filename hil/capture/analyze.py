@@ -1,8 +1,11 @@
 """Turn a capture into the records claims are judged on: flows with names, DNS lookups.
 
-:func:`analyze` reads a pcap/pcapng capture packet by packet (holding per-flow state only)
-and returns an :class:`Analysis`: the number of packets, every TCP/UDP :class:`Flow` and
-every DNS lookup (:class:`DnsRecord`) seen over UDP port 53.
+:func:`analyze` reads a pcap/pcapng capture (:mod:`hil.capture.pcap`) block by block,
+holding per-flow state only, and returns an :class:`Analysis`: the number of packets,
+every TCP/UDP :class:`Flow` (see :mod:`hil.capture.flows` for what a flow is, which end is
+the client and what is counted) and every DNS lookup (:class:`DnsRecord`) seen over UDP
+or TCP port 53. Fragmented IP datagrams are put back together first (their fragments
+count as packets of the flow; fragments of datagrams never completed count as ignored).
 
 A flow's ``server_name`` is, in this order of preference:
 1. ``sni``: the server name of the client's TLS ClientHello, reassembled across segments;
@@ -12,30 +15,42 @@ A flow's ``server_name`` is, in this order of preference:
 3. ``http_host``: the Host header of a plaintext HTTP request.
 ``name_source`` says which (``"sni"``, ``"dns"``, ``"http"`` or ``None``), and
 ``category`` is the endpoint catalog's category for that name (``"unknown"`` when there
-is no name or no catalog entry matches).
+is no name or no catalog entry matches). ``quic`` marks a UDP flow that speaks QUIC: its
+TLS handshake is encrypted, so it has no ``sni`` (only a DNS name can name it).
+
+With numpy installed, bulk TCP segments are counted a batch at a time
+(:mod:`hil.capture.vector`); the results are the same without it, only slower.
 
 A truncated or corrupt capture raises :class:`~hil.capture.errors.CaptureError` with
 ``partial`` set to the :class:`Analysis` of the packets read before the damage.
-DNS over TCP is not read (the DNS module has the helpers); mDNS (port 5353) is not DNS.
+mDNS (port 5353) and LLMNR (5355) are not DNS here: only port 53 is.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import gc
 import os
+import socket
+import struct
 from dataclasses import dataclass, field
 from typing import BinaryIO
 
 from hil.capture.catalog import Catalog
-from hil.capture.decode import Segment, decode
+from hil.capture.decode import TCP, UDP, ip_header, transport, walk_ipv6_options
 from hil.capture.dns import DnsFormatError, DnsMessage, parse_message
 from hil.capture.errors import CaptureError
-from hil.capture.flows import FlowState, FlowTable
-from hil.capture.pcap import read_packets
+from hil.capture.flows import FlowState, FlowTable, Reassembler, ip_text
+from hil.capture.pcap import OPB, Batch, iter_batches
+
+try:
+    from hil.capture import vector as _vector
+except ImportError:  # numpy is not installed: every packet goes the per-packet way
+    _vector = None  # type: ignore[assignment]
 
 __all__ = ["Analysis", "DnsRecord", "Flow", "analyze"]
 
-_DNS_PORT = 53
+_V4_FIELDS = struct.Struct("!H2xHxB").unpack_from  # total length, fragment field, protocol
 
 
 @dataclass(slots=True)
@@ -44,7 +59,7 @@ class Flow:
 
     ``first``/``last`` are the capture times of its first and last packet; ``bytes_*``
     count transport payload bytes (retransmissions included), ``up`` = client to server.
-    See the module description for the naming fields.
+    See the module description for the naming fields and ``quic``.
     """
 
     proto: str
@@ -64,6 +79,7 @@ class Flow:
     server_name: str | None
     name_source: str | None
     category: str
+    quic: bool = False
 
     def to_dict(self) -> dict[str, object]:
         """The flow as plain JSON-ready data, one key per field."""
@@ -102,8 +118,9 @@ class DnsRecord:
 class Analysis:
     """What a capture contained: packets read, flows, DNS lookups.
 
-    ``ignored`` counts packets that are not TCP or UDP over IP (ARP, ICMP, non-first
-    fragments, unsupported link types...).
+    ``ignored`` counts packets that are not TCP or UDP over IP (ARP, ICMP, unsupported
+    link types, fragments of datagrams never completed...): every packet is either in
+    one flow's counters or ignored.
     """
 
     packets: int = 0
@@ -128,75 +145,182 @@ def analyze(
 
     ``catalog`` classifies server names; the packaged catalog when ``None``.
     """
-    work = _Analyzer(catalog if catalog is not None else Catalog.load())
+    return _run(source, catalog, accelerate=True)
+
+
+def _run(source, catalog: Catalog | None, accelerate: bool) -> Analysis:
+    work = _Analyzer(catalog if catalog is not None else Catalog.load(), accelerate)
+    # Flows are many small long-lived objects: the cyclic garbage collector would walk
+    # them over and over as they pile up. None of them is garbage until the end.
+    collecting = gc.isenabled()
+    gc.disable()
     try:
-        for ts, linktype, frame in read_packets(source):
-            work.packet(ts, linktype, frame)
+        for batch in iter_batches(source):
+            work.batch(batch)
     except CaptureError as err:
         err.partial = work.result()
         raise
-    return work.result()
+    else:
+        return work.result()
+    finally:
+        work.close()
+        if collecting:
+            gc.enable()
 
 
 class _Analyzer:
     """The streaming state of one analysis."""
 
-    def __init__(self, catalog: Catalog) -> None:
+    def __init__(self, catalog: Catalog, accelerate: bool = True) -> None:
         self.catalog = catalog
+        self.vector = _vector if accelerate else None
         self.packets = 0
         self.ignored = 0
-        self.table = FlowTable()
+        self.table = FlowTable(on_dns=self._dns, on_flow=self._name_flow)
+        self.fragments = Reassembler()
         self.dns: list[DnsRecord] = []
         self.pending: dict[tuple, DnsRecord] = {}  # unanswered queries
-        self.names_by_client: dict[tuple[str, str], str] = {}  # (client, address) -> name
-        self.names: dict[str, str] = {}  # address -> name, any client
-        self.dns_names: dict[FlowState, str] = {}
+        self.names_by_client: dict[tuple[bytes, bytes], str] = {}  # (client, addr) -> name
+        self.names: dict[bytes, str] = {}  # address -> name, any client
+        self._text: dict[bytes, str] = {}
 
-    def packet(self, ts: float, linktype: int, frame: bytes) -> None:
-        self.packets += 1
-        seg = decode(linktype, frame)
-        if seg is None:
+    def batch(self, batch: Batch) -> None:
+        self.packets += len(batch)
+        if self.vector is not None and batch.layout != OPB:
+            self.vector.process(self, batch)
+            return
+        buf = batch.buf
+        packet = self.packet
+        for ts, linktype, start, caplen in batch.records():
+            packet(ts, linktype, buf, start, caplen)
+
+    def packet(self, ts: float, linktype: int, data, start: int, caplen: int) -> None:
+        """Account the frame ``data[start:start + caplen]`` captured at ``ts``."""
+        end = start + caplen
+        if linktype == 1 and caplen >= 54 and data[start + 12 : start + 15] == b"\x08\x00\x45":
+            # The usual frame, decoded inline: Ethernet, IPv4 without options.
+            total, frag, proto = _V4_FIELDS(data, start + 16)
+            l4 = start + 34
+            if not frag & 0x3FFF and total >= 20 and (proto == TCP or proto == UDP):
+                wire_end = start + 14 + total if total else end
+                t = transport(proto, data, l4, min(end, wire_end), wire_end)
+                if t is None:
+                    self.ignored += 1
+                    return
+                sport, dport, flags, seq, _ack, p0, p1, paylen = t
+                key = bytes(data[start + 26 : start + 38])
+                src, dst = key[:4], key[4:8]
+                if proto == TCP:
+                    self.table.tcp_packet(ts, key, src, dst, sport, dport, flags, seq, data,
+                                          p0, p1, paylen)  # fmt: skip
+                else:
+                    self.table.udp_packet(ts, key, src, dst, sport, dport, data, p0, p1, paylen)
+                return
+        ip = ip_header(linktype, data, start, end)
+        if ip is None:
             self.ignored += 1
             return
-        flow, created = self.table.add(ts, seg)
-        if created:
-            name = self.names_by_client.get((flow.client, flow.server))
-            if name is None:
-                name = self.names.get(flow.server)
-            if name is not None:
-                self.dns_names[flow] = name
-        if seg.proto == "udp" and _DNS_PORT in (seg.sport, seg.dport) and seg.payload:
-            self._dns(ts, seg)
+        proto, src, dst, l4, cap_end, wire_end, frag = ip
+        pieces = 1
+        if frag is not None:
+            done = self.fragments.add(ts, src, dst, proto, frag, data, l4, cap_end, wire_end)
+            if done is None:
+                return  # held until the datagram is complete
+            data, pieces = done
+            l4, cap_end = 0, len(data)
+            wire_end = cap_end
+            if proto not in (TCP, UDP):
+                walked = walk_ipv6_options(data, 0, cap_end, proto)
+                if walked is None or walked[1] not in (TCP, UDP):
+                    self.ignored += pieces
+                    return
+                l4, proto = walked
+        t = transport(proto, data, l4, cap_end, wire_end)
+        if t is None:
+            self.ignored += pieces
+            return
+        sport, dport, flags, seq, _ack, p0, p1, paylen = t
+        key = src + dst + data[l4 : l4 + 4]
+        if proto == TCP:
+            d = self.table.tcp_packet(ts, key, src, dst, sport, dport, flags, seq, data, p0,
+                                      p1, paylen)  # fmt: skip
+        else:
+            d = self.table.udp_packet(ts, key, src, dst, sport, dport, data, p0, p1, paylen)
+        if pieces > 1:
+            d.packets += pieces - 1
 
-    def _dns(self, ts: float, seg: Segment) -> None:
+    def _name_flow(self, flow: FlowState) -> None:
+        name = self.names_by_client.get((flow.client, flow.server))
+        if name is None:
+            name = self.names.get(flow.server)
+        flow.dns_name = name
+
+    def _ip(self, packed: bytes) -> str:
+        text = self._text.get(packed)
+        if text is None:
+            text = self._text[packed] = ip_text(packed)
+        return text
+
+    def _dns(self, ts: float, src: bytes, sport: int, dst: bytes, dport: int,
+             payload: bytes) -> None:  # fmt: skip
         try:
-            msg = parse_message(seg.payload)
+            msg = parse_message(payload)
         except DnsFormatError:
             return
         if not msg.is_response:
-            key = (seg.src, seg.sport, seg.dst, seg.dport, msg.id, msg.qname)
+            key = (src, sport, dst, dport, msg.id, msg.qname)
             if key not in self.pending:
-                record = DnsRecord(ts, msg.qname, [], seg.src, seg.dst)
+                record = DnsRecord(ts, msg.qname, [], self._ip(src), self._ip(dst))
                 self.pending[key] = record
                 self.dns.append(record)
             return
-        key = (seg.dst, seg.dport, seg.src, seg.sport, msg.id, msg.qname)
+        key = (dst, dport, src, sport, msg.id, msg.qname)
         record = self.pending.pop(key, None)
         if record is None:
-            record = DnsRecord(ts, msg.qname, [], seg.dst, seg.src)
+            record = DnsRecord(ts, msg.qname, [], self._ip(dst), self._ip(src))
             self.dns.append(record)
         record.answers = list(msg.answers)
         record.rcode = msg.rcode
+        if msg.qname is None:
+            return
         for address in _addresses_for_question(msg):
-            self.names_by_client[(record.client, address)] = msg.qname  # type: ignore[assignment]
-            self.names[address] = msg.qname  # type: ignore[assignment]
+            self.names_by_client[(dst, address)] = msg.qname
+            self.names[address] = msg.qname
 
     def result(self) -> Analysis:
-        flows = [self._flow(f) for f in self.table.flows]
-        return Analysis(self.packets, flows, list(self.dns), self.ignored)
+        """The analysis; it ends this one: the flow table is emptied as flows are built,
+        so a flow's working state is freed as its result is made."""
+        self._categories: dict[str | None, str] = {}
+        self.table.tcp.clear()
+        self.table.udp.clear()
+        states = self.table.flows
+        flows = []
+        for i, state in enumerate(states):
+            flows.append(self._flow(state))
+            state.up.flow = state.down.flow = None  # type: ignore[assignment]
+            states[i] = None  # type: ignore[call-overload]
+        states.clear()
+        ignored = self.ignored + self.fragments.lost()
+        return Analysis(self.packets, flows, list(self.dns), ignored)
+
+    def _category(self, name: str | None) -> str:
+        category = self._categories.get(name)
+        if category is None:
+            category = self._categories[name] = self.catalog.category(name)
+        return category
+
+    def close(self) -> None:
+        """Drop the flow table, breaking its reference cycles (a flow and its directions
+        point at each other), so it is freed at once rather than by the collector."""
+        for flow in self.table.flows:
+            if flow is not None:
+                flow.up.flow = flow.down.flow = None  # type: ignore[assignment]
+        self.table.tcp.clear()
+        self.table.udp.clear()
+        self.table.flows.clear()
 
     def _flow(self, f: FlowState) -> Flow:
-        dns_name = self.dns_names.get(f)
+        dns_name = f.dns_name
         if f.sni:
             server_name, source = f.sni, "sni"
         elif dns_name:
@@ -206,30 +330,29 @@ class _Analyzer:
         else:
             server_name, source = None, None
         return Flow(
-            proto=f.proto,
-            src=f.client,
+            proto="tcp" if f.proto == TCP else "udp",
+            src=self._ip(f.client),
             sport=f.cport,
-            dst=f.server,
+            dst=self._ip(f.server),
             dport=f.sport,
             first=f.first,
             last=f.last,
-            packets_up=f.packets_up,
-            packets_down=f.packets_down,
-            bytes_up=f.bytes_up,
-            bytes_down=f.bytes_down,
+            packets_up=f.up.packets,
+            packets_down=f.down.packets,
+            bytes_up=f.up.bytes,
+            bytes_down=f.down.bytes,
             sni=f.sni,
             dns_name=dns_name,
             http_host=f.http_host,
             server_name=server_name,
             name_source=source,
-            category=self.catalog.category(server_name),
+            category=self._category(server_name),
+            quic=bool(f.quic),
         )
 
 
-def _addresses_for_question(msg: DnsMessage) -> list[str]:
-    """The A/AAAA addresses that answer the question, through any chain of CNAMEs."""
-    if not msg.qname:
-        return []
+def _addresses_for_question(msg: DnsMessage) -> list[bytes]:
+    """The A/AAAA addresses (packed) that answer the question, through any CNAME chain."""
     names = {msg.qname}
     grew = True
     while grew:  # answers may list the chain in any order
@@ -238,4 +361,9 @@ def _addresses_for_question(msg: DnsMessage) -> list[str]:
             if rtype == "CNAME" and name in names and value not in names:
                 names.add(value)
                 grew = True
-    return [v for n, t, v in msg.answers if t in ("A", "AAAA") and n in names]
+    out = []
+    for name, rtype, value in msg.answers:
+        if name in names and rtype in ("A", "AAAA"):
+            out.append(socket.inet_pton(socket.AF_INET if rtype == "A" else socket.AF_INET6,
+                                        value))  # fmt: skip
+    return out

@@ -2,12 +2,13 @@
 
 The catalog is a TOML file (the packaged one is ``hil/data/endpoints.toml``)::
 
-    version = 1
+    version = 1                       # the file format this loader reads
+    revision = "2026-11-21.1"         # optional: the content's own version
 
     [[endpoint]]
     pattern = "mydjiflight.dji.com"   # an exact name, or "*.domain"
     category = "flightlog"            # one of CATEGORIES
-    source = "where this entry comes from"
+    source = "the public source the entry comes from"
     verified = false                  # true once a lab capture confirmed it
 
 Patterns:
@@ -76,8 +77,10 @@ class Endpoint:
 class Catalog:
     """A loaded endpoint catalog; :meth:`classify` maps a server name to its entry."""
 
-    def __init__(self, endpoints: list[Endpoint], version: int = 1, origin: str = "") -> None:
+    def __init__(self, endpoints: list[Endpoint], version: int = 1, origin: str = "",
+                 revision: str = "") -> None:  # fmt: skip
         self.version = version
+        self.revision = revision
         self.origin = origin
         self.endpoints: tuple[Endpoint, ...] = tuple(endpoints)
         self._exact: dict[str, Endpoint] = {}
@@ -125,9 +128,12 @@ class Catalog:
                 f"{where}: unsupported catalog version {version!r} "
                 f"(this harness reads version {_SUPPORTED_VERSION})"
             )
-        unknown = sorted(set(doc) - {"version", "endpoint"})
+        unknown = sorted(set(doc) - {"version", "revision", "endpoint"})
         if unknown:
             raise CatalogError(f"{where}: unknown top-level key {unknown[0]!r}")
+        revision = doc.get("revision", "")
+        if not isinstance(revision, str):
+            raise CatalogError(f"{where}: 'revision' must be a string, got {revision!r}")
         entries = doc.get("endpoint", [])
         if not isinstance(entries, list):
             raise CatalogError(f"{where}: 'endpoint' must be an array of tables ([[endpoint]])")
@@ -142,7 +148,7 @@ class Catalog:
                 )
             seen[ep.pattern] = index
             endpoints.append(ep)
-        return cls(endpoints, version, origin)
+        return cls(endpoints, version, origin, revision)
 
     def classify(self, name: str | None) -> Endpoint | None:
         """The entry whose pattern best matches server ``name``, or ``None``."""

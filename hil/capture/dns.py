@@ -15,9 +15,10 @@ A message that is cut short or malformed raises :class:`DnsFormatError`.
 
 from __future__ import annotations
 
+import re
 import socket
 import struct
-from dataclasses import dataclass, field
+from typing import NamedTuple
 
 __all__ = [
     "TYPE_A",
@@ -39,8 +40,7 @@ class DnsFormatError(ValueError):
     """The bytes are not a well-formed DNS message; the message says where it broke."""
 
 
-@dataclass(frozen=True, slots=True)
-class DnsMessage:
+class DnsMessage(NamedTuple):
     """One DNS message.
 
     ``questions`` holds ``(name, qtype)`` pairs. ``answers`` holds the answer section's A,
@@ -52,8 +52,8 @@ class DnsMessage:
     id: int
     is_response: bool
     rcode: int
-    questions: list[tuple[str, int]] = field(default_factory=list)
-    answers: list[tuple[str, str, str]] = field(default_factory=list)
+    questions: list[tuple[str, int]] = []
+    answers: list[tuple[str, str, str]] = []
 
     @property
     def qname(self) -> str | None:
@@ -68,9 +68,10 @@ def parse_message(data: bytes) -> DnsMessage:
         raise DnsFormatError(f"DNS header needs 12 bytes, message has {len(data)}")
     msg_id, flags, qdcount, ancount = struct.unpack_from("!HHHH", data)
     pos = 12
+    memo: dict[int, tuple[str, int]] = {}
     questions: list[tuple[str, int]] = []
     for _ in range(qdcount):
-        name, pos = read_name(data, pos)
+        name, pos = _read_name(data, pos, memo)
         if pos + 4 > len(data):
             raise DnsFormatError(f"question at byte {pos} is cut short")
         (qtype,) = struct.unpack_from("!H", data, pos)
@@ -78,7 +79,7 @@ def parse_message(data: bytes) -> DnsMessage:
         pos += 4
     answers: list[tuple[str, str, str]] = []
     for _ in range(ancount):
-        name, pos = read_name(data, pos)
+        name, pos = _read_name(data, pos, memo)
         if pos + 10 > len(data):
             raise DnsFormatError(f"answer record at byte {pos} is cut short")
         rtype, _rclass, _ttl, rdlen = struct.unpack_from("!HHIH", data, pos)
@@ -93,32 +94,34 @@ def parse_message(data: bytes) -> DnsMessage:
         elif rtype == TYPE_AAAA and rdlen == 16:
             answers.append((name, "AAAA", socket.inet_ntop(socket.AF_INET6, rdata)))
         elif rtype == TYPE_CNAME:
-            target, end = read_name(data, pos)
+            target, end = _read_name(data, pos, memo)
             if end != pos + rdlen:
                 raise DnsFormatError(f"CNAME data at byte {pos} does not match its length")
             answers.append((name, "CNAME", target))
         pos += rdlen
-    return DnsMessage(
-        id=msg_id,
-        is_response=bool(flags & 0x8000),
-        rcode=flags & 0x000F,
-        questions=questions,
-        answers=answers,
-    )
+    return DnsMessage(msg_id, bool(flags & 0x8000), flags & 0x000F, questions, answers)
 
 
 def read_name(data: bytes, pos: int) -> tuple[str, int]:
     """Read the (possibly compressed) name at ``pos``; return it and the offset after it."""
-    labels: list[str] = []
+    return _read_name(data, pos, {})
+
+
+def _read_name(data: bytes, pos: int, memo: dict[int, tuple[str, int]]) -> tuple[str, int]:
+    """:func:`read_name`, remembering in ``memo`` (offset -> (name, wire length)) the
+    names read in this message: a pointer to one of them ends the walk at once."""
+    start = pos
+    labels: list[bytes] = []
     length = 0  # wire length of the name so far, including length bytes
     end = -1  # where the name ends in the place it started, once a pointer is followed
     limit = pos  # a pointer must point before the name that uses it
+    size_of_data = len(data)
     while True:
-        if pos >= len(data):
+        if pos >= size_of_data:
             raise DnsFormatError(f"name at byte {pos} is cut short")
         size = data[pos]
-        if size & 0xC0 == 0xC0:
-            if pos + 1 >= len(data):
+        if size >= 0xC0:
+            if pos + 1 >= size_of_data:
                 raise DnsFormatError(f"compression pointer at byte {pos} is cut short")
             target = ((size & 0x3F) << 8) | data[pos + 1]
             if target >= limit:
@@ -127,6 +130,15 @@ def read_name(data: bytes, pos: int) -> tuple[str, int]:
                 )
             if end < 0:
                 end = pos + 2
+            known = memo.get(target)
+            if known is not None:
+                text, wire = known
+                if length + wire > _MAX_NAME:
+                    raise DnsFormatError(f"name at byte {pos} is longer than {_MAX_NAME} bytes")
+                if labels:
+                    text = _name_text(labels) + "." + text if text else _name_text(labels)
+                memo[start] = (text, length + wire)
+                return text, end
             limit = pos = target
             continue
         if size & 0xC0:
@@ -135,11 +147,32 @@ def read_name(data: bytes, pos: int) -> tuple[str, int]:
         if length > _MAX_NAME:
             raise DnsFormatError(f"name at byte {pos} is longer than {_MAX_NAME} bytes")
         if size == 0:
-            return ".".join(labels), (end if end >= 0 else pos + 1)
-        if pos + 1 + size > len(data):
+            text = _name_text(labels)
+            memo[start] = (text, length)
+            return text, (end if end >= 0 else pos + 1)
+        if pos + 1 + size > size_of_data:
             raise DnsFormatError(f"label at byte {pos} is cut short")
-        labels.append(_label_text(data[pos + 1 : pos + 1 + size]))
+        labels.append(data[pos + 1 : pos + 1 + size])
         pos += 1 + size
+
+
+_PLAIN_LABEL = re.compile(rb"[\x21-\x2d\x2f-\x5b\x5d-\x7e]*")
+_TEXT_CACHE: dict[tuple[bytes, ...], str] = {}  # labels -> name, for names seen lately
+
+
+def _name_text(labels: list[bytes]) -> str:
+    key = tuple(labels)
+    text = _TEXT_CACHE.get(key)
+    if text is not None:
+        return text
+    if _PLAIN_LABEL.fullmatch(b"".join(labels)):  # the usual case: nothing to escape
+        text = b".".join(labels).decode("ascii").lower()
+    else:
+        text = ".".join(map(_label_text, labels))
+    if len(_TEXT_CACHE) >= 4096:
+        _TEXT_CACHE.clear()
+    _TEXT_CACHE[key] = text
+    return text
 
 
 def _label_text(raw: bytes) -> str:

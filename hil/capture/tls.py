@@ -60,6 +60,9 @@ class _Malformed(Exception):
 def scan_client_hello(data: bytes) -> HelloScan:
     """Look for the SNI in ``data``, the client's first bytes of a TCP stream in order."""
     data = bytes(data)
+    quick = _whole_hello_in_one_record(data)
+    if quick is not None:
+        return quick
     try:
         body, complete = _handshake_bytes(data)
         return _scan_hello(body, complete)
@@ -67,6 +70,78 @@ def scan_client_hello(data: bytes) -> HelloScan:
         return HelloScan(HelloStatus.NEED_MORE)
     except _Malformed as exc:
         return HelloScan(HelloStatus.NOT_TLS, detail=str(exc))
+
+
+def _whole_hello_in_one_record(data: bytes) -> HelloScan | None:
+    """The answer for the usual case, a well-formed ClientHello within the first record,
+    read without ceremony, whole or a prefix of it (the first segment of several);
+    ``None`` for anything else: the careful scan decides."""
+    if len(data) < 9 or data[0] != _HANDSHAKE or data[1] != 3 or data[5] != _CLIENT_HELLO:
+        return None
+    record = (data[3] << 8) | data[4]
+    end = 9 + int.from_bytes(data[6:9], "big")
+    if record == 0 or record > _MAX_RECORD or end > 5 + record or end < 9 + 38:
+        return None
+    have = min(len(data), end)
+    more = HelloScan(HelloStatus.NEED_MORE) if have < end else None  # what running out means
+    if have <= 9:
+        return more
+    if data[9] != 3:  # version major
+        return None
+    if have < 9 + 35:  # version, random, session id length
+        return more
+    if data[9 + 34] > 32:
+        return None
+    pos = 9 + 35 + data[9 + 34]
+    if pos + 2 > have:
+        return more
+    suites = (data[pos] << 8) | data[pos + 1]
+    if suites % 2 or suites == 0:
+        return None
+    pos += 2 + suites
+    if pos + 1 > have:
+        return more
+    pos += 1 + data[pos]  # compression methods
+    if pos >= have:
+        if pos > have or more is not None:
+            return more
+        return HelloScan(HelloStatus.NO_SNI, detail="ClientHello has no extensions")
+    if pos + 2 > have:
+        return more
+    ext_end = pos + 2 + ((data[pos] << 8) | data[pos + 1])
+    if more is None and ext_end != end:
+        return None
+    pos += 2
+    while pos < ext_end:
+        if pos + 4 > have:
+            return more
+        ext_type = (data[pos] << 8) | data[pos + 1]
+        ext_len = (data[pos + 2] << 8) | data[pos + 3]
+        pos += 4
+        if pos + ext_len > ext_end:
+            return None
+        if pos + ext_len > have:
+            return more
+        if ext_type == _EXT_SERVER_NAME:
+            if ext_len < 2 or 2 + ((data[pos] << 8) | data[pos + 1]) != ext_len:
+                return None
+            at, stop = pos + 2, pos + ext_len
+            while at + 3 <= stop:
+                size = (data[at + 1] << 8) | data[at + 2]
+                if at + 3 + size > stop:
+                    return None
+                if data[at] == 0 and size:
+                    name = data[at + 3 : at + 3 + size]
+                    return HelloScan(HelloStatus.SNI, sni=name.decode("ascii", "backslashreplace")
+                                     .lower().rstrip("."))  # fmt: skip
+                at += 3 + size
+            if at != stop:
+                return None
+            return HelloScan(HelloStatus.NO_SNI, detail="server_name has no host name")
+        pos += ext_len
+    if more is not None or pos != end:
+        return more if pos == ext_end else None
+    return HelloScan(HelloStatus.NO_SNI, detail="no server_name extension")
 
 
 def _handshake_bytes(data: bytes) -> tuple[bytes, bool]:

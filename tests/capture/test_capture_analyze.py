@@ -5,8 +5,10 @@ from __future__ import annotations
 import dataclasses
 import io
 import json
+import struct
 
 import pytest
+from capture_frames import Tcp, fragments, quic_initial, to_ipv6, udp
 
 from hil.capture.analyze import Analysis, DnsRecord, Flow, analyze
 from hil.capture.catalog import Catalog
@@ -240,7 +242,7 @@ def test_to_dict_is_json_with_exactly_the_flow_fields():
     assert flow_keys == [
         "proto", "src", "sport", "dst", "dport", "first", "last", "packets_up", "packets_down",
         "bytes_up", "bytes_down", "sni", "dns_name", "http_host", "server_name", "name_source",
-        "category",
+        "category", "quic",
     ]  # fmt: skip
     assert list(result.flows[1].to_dict()) == flow_keys
     data = json.loads(json.dumps(result.to_dict()))
@@ -256,3 +258,95 @@ def test_flows_in_a_phase():
     flows = analyze(pcap(frames)).flows
     assert [f.sport for f in flows_in(flows, T0 + 1, T0 + 3)] == [41001, 41002]
     assert flows_in(flows, T0 + 10, T0 + 20) == []
+
+
+# --- fragments, DNS over TCP, QUIC ----------------------------------------------------
+
+
+def big_answer(t=T0, sport=53100, txid=77, count=50):
+    addresses = [f"198.51.100.{i}" for i in range(1, count + 1)]
+    return lookup(t, "many.example", addresses, sport=sport, txid=txid), addresses
+
+
+def test_dns_answer_in_ipv4_fragments_out_of_order_is_reassembled():
+    (query, response), addresses = big_answer()
+    pieces = fragments(response[1], 256)
+    assert len(pieces) == 4
+    frames = [query] + [(response[0] + i * 1e-4, p) for i, p in enumerate(reversed(pieces))]
+    result = analyze(pcap(frames))
+    (record,) = result.dns
+    assert [a[2] for a in record.answers] == addresses
+    (flow,) = result.flows
+    assert (flow.packets_up, flow.packets_down) == (1, 4)  # every fragment is a packet
+    assert flow.bytes_down == len(response[1]) - 42  # the whole datagram's payload
+    assert result.ignored == 0
+
+
+def test_fragments_of_a_datagram_never_completed_are_ignored():
+    (query, response), _ = big_answer()
+    pieces = fragments(response[1], 256)
+    result = analyze(pcap([query, (response[0], pieces[0]), (response[0] + 0.1, pieces[2])]))
+    assert result.ignored == 2
+    assert [(f.packets_up, f.packets_down) for f in result.flows] == [(1, 0)]
+    assert result.dns[0].answers == []
+
+
+def ipv6_fragments(frame: bytes, size: int) -> list[bytes]:
+    """An Ethernet IPv6 UDP/TCP frame cut into IPv6 fragments of ``size`` bytes."""
+    ip = frame[14:]
+    head, body = ip[:40], ip[40:]
+    out = []
+    for off in range(0, len(body), size):
+        piece = body[off : off + size]
+        more = off + size < len(body)
+        fragment = struct.pack("!BBHI", head[6], 0, off | (1 if more else 0), 0xABCD)
+        h = bytearray(head)
+        struct.pack_into("!H", h, 4, len(fragment) + len(piece))
+        h[6] = 44
+        out.append(frame[:14] + bytes(h) + fragment + piece)
+    return out
+
+
+def test_dns_answer_in_ipv6_fragments_is_reassembled():
+    (query, response), addresses = big_answer()
+    v6response = to_ipv6(response[1])
+    pieces = ipv6_fragments(v6response, 256)
+    frames = [(query[0], to_ipv6(query[1]))] + [(response[0], p) for p in pieces]
+    result = analyze(pcap(frames))
+    assert [a[2] for a in result.dns[0].answers] == addresses
+    assert [(f.packets_up, f.packets_down) for f in result.flows] == [(1, len(pieces))]
+
+
+def test_dns_over_tcp_pipelined_and_split():
+    conn = Tcp(RESOLVER, 45000, 53)
+    t = conn.open(T0)
+    q1, q2 = pk.dns_query(1, "a.example"), pk.dns_query(2, "b.example")
+    conn.send(t, "c", pk.ACK | pk.PSH, b"".join(struct.pack("!H", len(q)) + q for q in (q1, q2)))
+    r1 = pk.dns_response(1, "a.example", ["192.0.2.1"])
+    r2 = pk.dns_response(2, "b.example", ["192.0.2.2"], cname="b.cdn.example")
+    stream = b"".join(struct.pack("!H", len(r)) + r for r in (r1, r2))
+    for i, at in enumerate(range(0, len(stream), 7)):  # responses 7 bytes a segment
+        conn.send(t + 0.001 * (i + 1), "s", pk.ACK, stream[at : at + 7])
+    frames = conn.frames + https(T0 + 5, 45001, "192.0.2.2", None, 6, 6)
+    result = analyze(pcap(frames))
+    assert [(d.qname, d.answers, d.client, d.server) for d in result.dns] == [
+        ("a.example", [("a.example", "A", "192.0.2.1")], PHONE, RESOLVER),
+        ("b.example", [("b.example", "CNAME", "b.cdn.example"),
+                       ("b.cdn.example", "A", "192.0.2.2")], PHONE, RESOLVER),
+    ]  # fmt: skip
+    assert result.flows[-1].dns_name == "b.example"  # named by the answer that came over TCP
+
+
+def test_quic_flows_are_marked_and_get_no_guessed_name():
+    frames = lookup(T0, "upload.skypixel.com", "198.51.100.7")
+    frames += [udp(T0 + 1, "198.51.100.7", 45002, 443, quic_initial()),
+               udp(T0 + 1.01, "198.51.100.7", 45002, 443, bytes(40), up=False),
+               udp(T0 + 2, "198.51.100.8", 45003, 443, quic_initial()),
+               udp(T0 + 3, "198.51.100.9", 45004, 443, b"\x17" + bytes(100))]  # fmt: skip
+    flows = analyze(pcap(frames)).flows[1:]
+    assert [(f.quic, f.sni, f.dns_name, f.server_name, f.name_source, f.category)
+            for f in flows] == [
+        (True, None, "upload.skypixel.com", "upload.skypixel.com", "dns", "media"),
+        (True, None, None, None, None, "unknown"),
+        (False, None, None, None, None, "unknown"),
+    ]  # fmt: skip

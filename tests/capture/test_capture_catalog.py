@@ -6,8 +6,6 @@ import pytest
 
 from hil.capture.catalog import CATEGORIES, Catalog, CatalogError
 
-SOURCE = "public analyses of DJI GO 4 traffic (unverified until a lab capture confirms)"
-
 
 def entry(pattern, category="media", source="test", verified="false"):
     return (
@@ -30,27 +28,62 @@ def test_categories_are_exactly_the_designed_set():
 def test_packaged_catalog():
     cat = Catalog.load()
     assert cat.version == 1
+    assert cat.revision
     assert cat.origin.endswith("endpoints.toml")
-    assert all(not ep.verified and ep.source == SOURCE for ep in cat.endpoints)
+    assert cat.endpoints
+    for ep in cat.endpoints:
+        assert not ep.verified, f"{ep.pattern}: no lab capture has confirmed it yet"
+        assert len(ep.source) > 30, f"{ep.pattern}: say which public source it comes from"
     expected = {
         "mydjiflight.dji.com": "flightlog",
         "flysafe-api.dji.com": "nfz",
         "statistical-report.djiservice.org": "diagnostics",
         "www.skypixel.com": "media",
+        "upload.skypixel.com": "media",
+        "skypixel.com": "media",
         "active.dji.com": "activation",
         "account-api.dji.com": "account",
         "dl.djicdn.com": "firmware",
+        "service-adhoc.dji.com": "app-update",
         "connectivitycheck.gstatic.com": "os",
         "android.clients.google.com": "os",
-        "www.googleapis.com": "os",
+        "mtalk.google.com": "os",
         "captive.apple.com": "os",
         "p12-contacts.icloud.com": "os",
         "time.apple.com": "os",
         "gs.apple.com": "os",
+        "1-courier.push.apple.com": "os",
     }
     assert {name: cat.category(name) for name in expected} == expected
-    assert cat.category("skypixel.com") == "unknown"  # wildcard: subdomains only
     assert cat.category("dji.com") == "unknown"
+
+
+def test_packaged_catalog_keeps_app_sdk_hosts_out_of_os():
+    """A phone-OS wildcard must not swallow hosts an app's SDKs use (Firebase logging,
+    crash reports): filed as `os`, an app's telemetry would pass Local Data Mode."""
+    cat = Catalog.load()
+    for name in ("firebaselogging.googleapis.com", "crashlyticsreports-pa.googleapis.com",
+                 "app-measurement.com", "telemetry.sdk-unlisted.example"):  # fmt: skip
+        assert cat.category(name) == "unknown", name
+
+
+def test_the_simulators_endpoints_keep_their_categories():
+    from hil.sim import app
+
+    cat = Catalog.load()
+    assert {n: cat.category(n) for n in (app.NFZ, app.DIAGNOSTICS, app.FLIGHTLOG, app.SHARE,
+                                         app.CONNECTIVITY, app.UNKNOWN)} == {  # fmt: skip
+        app.NFZ: "nfz", app.DIAGNOSTICS: "diagnostics", app.FLIGHTLOG: "flightlog",
+        app.SHARE: "media", app.CONNECTIVITY: "os", app.UNKNOWN: "unknown",
+    }  # fmt: skip
+
+
+def test_revision_is_optional_and_a_string():
+    assert catalog(entry("a.example")).revision == ""
+    cat = Catalog.from_toml('version = 1\nrevision = "r7"\n' + entry("a.example"))
+    assert cat.revision == "r7"
+    with pytest.raises(CatalogError, match="'revision' must be a string"):
+        Catalog.from_toml("version = 1\nrevision = 7\n")
 
 
 def test_load_from_a_path(tmp_path):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from hil.capture.decode import ACK, FIN, PSH, RST, SYN, Segment
-from hil.capture.flows import FlowTable, http_request_host
+from hil.capture.flows import FlowTable, http_request_host, is_quic
 from hil.sim import packets as pk
 
 C, S = "10.0.0.2", "192.0.2.7"
@@ -27,7 +27,7 @@ def test_client_is_the_sender_of_the_syn_even_on_a_low_port():
     table = FlowTable()
     table.add(1.0, seg(S, 80, C, 40000, SYN, 5))
     (flow,) = table.flows
-    assert (flow.client, flow.cport, flow.server, flow.sport) == (S, 80, C, 40000)
+    assert (flow.client_ip, flow.cport, flow.server_ip, flow.sport) == (S, 80, C, 40000)
 
 
 def test_client_is_the_receiver_of_a_syn_ack_when_the_syn_was_missed():
@@ -35,7 +35,7 @@ def test_client_is_the_receiver_of_a_syn_ack_when_the_syn_was_missed():
     table.add(1.0, down(SYN | ACK, 9))
     table.add(1.1, up(ACK, 1))
     (flow,) = table.flows
-    assert (flow.client, flow.packets_up, flow.packets_down) == (C, 1, 1)
+    assert (flow.client_ip, flow.packets_up, flow.packets_down) == (C, 1, 1)
 
 
 @pytest.mark.parametrize(
@@ -52,7 +52,7 @@ def test_client_without_a_syn(first, client):
     table = FlowTable()
     flow, created = table.add(1.0, first)
     assert created
-    assert (flow.client, flow.cport) == client
+    assert (flow.client_ip, flow.cport) == client
 
 
 @pytest.mark.parametrize(
@@ -65,7 +65,7 @@ def test_client_without_a_syn(first, client):
 )
 def test_udp_client(first, client):
     flow, _ = FlowTable().add(1.0, first)
-    assert flow.client == client
+    assert flow.client_ip == client
 
 
 def test_counters_by_direction():
@@ -156,7 +156,7 @@ def test_sni_from_a_client_hello_in_three_segments_out_of_order_with_a_retransmi
     (flow,) = table.flows
     assert flow.sni == SNI
     assert flow.bytes_up == len(c) + 2 * len(a) + 450
-    assert flow._first_bytes is None  # decided: the reassembly buffer is released
+    assert flow.hello is None  # decided: the reassembly buffer is released
 
 
 def test_sni_without_a_syn_seen():
@@ -190,7 +190,7 @@ def test_gives_up_after_the_first_bytes_limit():
     table.add(1.3, up(ACK, 1001, hello[:1448]))
     (flow,) = table.flows
     assert flow.sni is None
-    assert flow._first_bytes is None
+    assert flow.hello is None
 
 
 @pytest.mark.parametrize(
@@ -210,3 +210,25 @@ def test_gives_up_after_the_first_bytes_limit():
 )
 def test_http_request_host(data, expected):
     assert http_request_host(data) == expected
+
+
+@pytest.mark.parametrize(
+    "payload, quic",
+    [
+        (bytes([0xC3]) + (1).to_bytes(4, "big") + bytes([8]) + bytes(30), True),  # v1 Initial
+        (bytes([0xD0]) + bytes.fromhex("6b3343cf") + bytes([8]) + bytes(30), True),  # v2
+        (bytes([0xC0]) + bytes.fromhex("ff00001d") + bytes([8]) + bytes(30), True),  # draft-29
+        (bytes([0xC3]) + b"Q046" + bytes([8]) + bytes(30), True),  # Google QUIC, IETF header
+        (bytes([0xC3]) + b"T051" + bytes([8]) + bytes(30), True),
+        (bytes([0x0D]) + bytes(8) + b"Q043" + bytes(20), True),  # Google QUIC public header
+        (bytes([0x09]) + bytes(8) + b"Q039" + bytes(20), True),
+        (bytes([0xC3]) + (1).to_bytes(4, "big") + bytes([40]) + bytes(30), False),  # CID > 20
+        (bytes([0xC3]) + (7).to_bytes(4, "big") + bytes([8]) + bytes(30), False),  # no such version
+        (bytes([0x41]) + bytes(40), False),  # short header: cannot tell
+        (pk.dns_query(1, "a.example"), False),
+        (b"\x16\x03\x01\x02\x00" + bytes(30), False),
+        (b"", False),
+    ],
+)
+def test_is_quic(payload, quic):
+    assert is_quic(payload) is quic

@@ -7,9 +7,10 @@ import struct
 
 import pytest
 
+from hil.capture import pcap as pcapmod
 from hil.capture.analyze import analyze
 from hil.capture.errors import CaptureError
-from hil.capture.pcap import SNAPLEN, Packet, PcapWriter, read_packets
+from hil.capture.pcap import SNAPLEN, Packet, PcapngWriter, PcapWriter, read_packets
 from hil.sim import traffic
 
 FRAMES = [(1700000000.25, b"\x01" * 60), (1700000000.5, b"\x02" * 100), (1700000001.0, b"\x03")]
@@ -287,3 +288,90 @@ def test_analyzer_attaches_what_it_read_before_the_error():
     assert len(partial.flows) == 1
     assert partial.flows[0].sni == "dl.djicdn.com"
     assert partial.flows[0].category == "firmware"
+
+
+# --- damage far into a capture, across many buffer refills ----------------------------
+
+
+def big_capture(fmt: str) -> tuple[bytes, list[int]]:
+    """A few hundred packets of real traffic, and the byte offset of every record."""
+    frames = []
+    for i in range(6):
+        frames += traffic.tls_session(
+            10.0 + i, "10.0.0.2", "02:00:00:00:00:02", 40000 + i, "192.0.2.9",
+            "02:00:00:00:00:01", "dl.djicdn.com", 20_000, 30_000, True,
+        )  # fmt: skip
+    frames.sort(key=lambda f: f[0])
+    buf = io.BytesIO()
+    writer = PcapWriter(buf) if fmt == "pcap" else PcapngWriter(buf, [(1, 9)])
+    offsets = []
+    for ts, frame in frames:
+        offsets.append(buf.tell())
+        writer.write(ts, frame)
+    return buf.getvalue(), offsets
+
+
+@pytest.mark.parametrize("buffer", [700, 5000, 1 << 23])
+@pytest.mark.parametrize("fmt", ["pcap", "pcapng"])
+def test_truncation_far_in_names_the_record_and_keeps_what_came_before(fmt, buffer,
+                                                                       monkeypatch):  # fmt: skip
+    monkeypatch.setattr(pcapmod, "BUFFER_SIZE", buffer)
+    data, offsets = big_capture(fmt)
+    n = len(offsets) * 2 // 3  # the packet cut short, counting from 1
+    cut = data[: offsets[n - 1] + 30]
+    with pytest.raises(CaptureError) as info:
+        analyze(cut)
+    err = info.value
+    assert (err.offset, err.packet) == (offsets[n - 1], n)
+    assert f"at byte {offsets[n - 1]} (packet {n})" in str(err)
+    assert err.partial == analyze(data[: offsets[n - 1]])  # exactly the packets before
+    assert err.partial.packets == n - 1
+
+
+@pytest.mark.parametrize("buffer", [700, 1 << 23])
+def test_corrupt_length_far_in_pcap(buffer, monkeypatch):
+    monkeypatch.setattr(pcapmod, "BUFFER_SIZE", buffer)
+    data, offsets = big_capture("pcap")
+    n = 200
+    bad = bytearray(data)
+    struct.pack_into("<I", bad, offsets[n - 1] + 8, 300_000)  # beyond any snapshot length
+    with pytest.raises(CaptureError, match=rf"corrupt packet record at byte {offsets[n - 1]} "
+                                           rf"\(packet {n}\): captured length 300000"):  # fmt: skip
+        list(read_packets(bytes(bad)))
+    with pytest.raises(CaptureError) as info:
+        analyze(bytes(bad))
+    assert info.value.partial.packets == n - 1
+
+
+@pytest.mark.parametrize("buffer", [700, 1 << 23])
+def test_corrupt_block_far_in_pcapng(buffer, monkeypatch):
+    monkeypatch.setattr(pcapmod, "BUFFER_SIZE", buffer)
+    data, offsets = big_capture("pcapng")
+    n = 150
+    bad = bytearray(data)
+    total = struct.unpack_from("<I", bad, offsets[n - 1] + 4)[0]
+    struct.pack_into("<I", bad, offsets[n - 1] + total - 4, total + 4)  # trailer disagrees
+    with pytest.raises(CaptureError, match=rf"corrupt block at byte {offsets[n - 1]} \(packet "
+                                           rf"{n}\): leading length {total} differs"):  # fmt: skip
+        analyze(bytes(bad))
+
+
+def test_pcapng_writer_round_trip_with_interfaces_and_resolutions():
+    buf = io.BytesIO()
+    writer = PcapngWriter(buf, [(1, 6), (113, 9), (101, 0x80 | 10)], endian=">")
+    writer.write(1700000000.25, b"eth", 0)
+    writer.write(1700000000.123456789, b"sll", 1)
+    writer.write(3.5, b"raw", 2)
+    writer.flush()
+    packets = list(read_packets(buf.getvalue()))
+    assert [(p.linktype, p.frame) for p in packets] == [(1, b"eth"), (113, b"sll"), (101, b"raw")]
+    assert packets[0].ts == 1700000000.25
+    assert packets[1].ts == pytest.approx(1700000000.123456789, abs=1e-7)
+    assert packets[2].ts == 3.5
+    assert buf.getvalue()[8:12] == b"\x1a\x2b\x3c\x4d"  # big-endian byte-order magic
+
+
+def test_a_record_larger_than_the_buffer(monkeypatch):
+    monkeypatch.setattr(pcapmod, "BUFFER_SIZE", 1000)
+    data = written([(1.0, b"a" * 50), (2.0, b"b" * 5000), (3.0, b"c" * 10)])
+    assert [len(p.frame) for p in read_packets(data)] == [50, 5000, 10]

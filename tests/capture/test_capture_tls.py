@@ -6,7 +6,7 @@ import struct
 
 import pytest
 
-from hil.capture.tls import HelloStatus, scan_client_hello
+from hil.capture.tls import HelloScan, HelloStatus, scan_client_hello
 from hil.sim import packets as pk
 
 SNI = "statistical-report.djiservice.org"
@@ -117,3 +117,39 @@ def test_inconsistent_extension_length_is_not_tls():
     # The last extension (supported_versions, 5 data bytes) claims 200 bytes.
     struct.pack_into("!H", hello, len(hello) - 7, 200)
     assert scan_client_hello(bytes(hello)).status is HelloStatus.NOT_TLS
+
+
+def test_quick_reading_agrees_with_the_careful_scan():
+    """The shortcut for a whole ClientHello in one record answers only when it is sure:
+    on every prefix and on thousands of random corruptions, what it says is what the
+    careful scan says."""
+    import random
+
+    from hil.capture import tls
+
+    rng = random.Random(4)
+    hellos = [pk.tls_client_hello(s, padding=p) for s in ("a.example", None, "x" * 200)
+              for p in (0, 300)]  # fmt: skip
+    hellos.append(pk.tls_client_hello("b.example")[:-3] + b"\x00\x00\x00")
+    answered = 0
+    for hello in hellos:
+        samples = [hello[:n] for n in range(len(hello) + 1)]
+        for _ in range(600):
+            mutated = bytearray(hello)
+            for _ in range(rng.randrange(1, 4)):
+                mutated[rng.randrange(len(mutated))] = rng.randrange(256)
+            samples.append(bytes(mutated))
+            samples.append(bytes(mutated[: rng.randrange(len(mutated))]))  # and a prefix
+        for data in samples:
+            quick = tls._whole_hello_in_one_record(data)
+            if quick is not None:
+                answered += 1
+                try:
+                    body, complete = tls._handshake_bytes(data)
+                    careful = tls._scan_hello(body, complete)
+                except tls._NeedMore:
+                    careful = HelloScan(HelloStatus.NEED_MORE)
+                except tls._Malformed as exc:
+                    careful = HelloScan(HelloStatus.NOT_TLS, detail=str(exc))
+                assert quick == careful, data.hex()
+    assert answered > 1000

@@ -1,0 +1,655 @@
+"""Capture analysis speed and memory: this analyzer against dpkt and `tshark -T fields`.
+
+Generates a deterministic capture of about 1,000,000 packets: eight phones behind a
+gateway making DNS lookups (20% through a CNAME) then TCP connections: TLS sessions
+(a ClientHello in one segment, or in two for 30% of them; 10% without SNI), small API
+calls, bulk uploads and downloads of 0.2-3 MB, plain HTTP requests, and now and then a
+client port used again for a new connection (new SYN). Frames carry correct checksums.
+Then, in one run:
+
+1. times `hil.capture.analyze.analyze` (the median of --repeat runs), dpkt (what a lab
+   would write with it: its parsers for every packet, flows in a dict, SNI with
+   dpkt.ssl from the client's first bytes, names with dpkt.dns) and `tshark -T fields`
+   (flows, SNI and DNS fields) on it, each in its own process pinned to one CPU, while
+   this process samples that process's anonymous memory (RssAnon) every 2 ms for its
+   peak (for the Python children this includes writing their summary);
+2. checks that the three agree on every flow (5-tuple, client side, packets and payload
+   bytes each way), every flow's SNI and the set of DNS query names;
+3. prints seconds, packets/s, peak anonymous memory and how many times faster this
+   analyzer is;
+4. (--sweep, on by default) measures this analyzer's peak anonymous memory on the first
+   100k, 1M and 2M packets of that traffic, and of a second capture of uploads and
+   downloads only: memory follows the number of flows (the result lists every one),
+   not the number of packets.
+
+    .venv/bin/python perf/analyze_bench.py [--packets 1000000] [--repeat 5] [--no-sweep]
+                                          [--format pcap|pcapng] [--keep DIR]
+
+dpkt is optional (pip install dpkt): without it its row is skipped with a message, as is
+tshark's without tshark. Captures go to a temporary folder, removed at the end unless
+--keep names one.
+"""
+
+from __future__ import annotations
+
+import argparse
+import heapq
+import json
+import os
+import random
+import shutil
+import socket
+import statistics
+import struct
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from hil.sim import packets as pk  # noqa: E402
+
+T0 = 1_700_000_000.0
+MSS = 1448
+GW_MAC = bytes.fromhex("020000000001")
+RESOLVER = "10.20.0.1"
+NAMES = [
+    "mydjiflight.dji.com", "flysafe-api.dji.com", "statistical-report.djiservice.org",
+    "upload.skypixel.com", "active.dji.com", "account-api.dji.com", "dl.djicdn.com",
+    "connectivitycheck.gstatic.com", "android.clients.google.com", "www.googleapis.com",
+    "captive.apple.com", "gateway.icloud.com", "api.example.net", "cdn.example.org",
+    "telemetry.example.com", "tiles.maps.example.net",
+]  # fmt: skip
+
+# --- capture generation ---------------------------------------------------------------
+
+
+def _sum16(data: bytes) -> int:
+    """Ones' complement sum of 16-bit words, modulo 0xFFFF (0 and 0xFFFF are both zero)."""
+    if len(data) % 2:
+        data += b"\x00"
+    return int.from_bytes(data, "big") % 0xFFFF
+
+
+def _checksum(total: int) -> int:
+    return ~(total % 0xFFFF) & 0xFFFF or 0xFFFF
+
+
+class _Frames:
+    """Ethernet/IPv4/TCP|UDP frames with correct checksums, built fast for bulk data."""
+
+    def __init__(self, seed: int) -> None:
+        self.rng = random.Random(seed)
+        self.blob = self.rng.randbytes(MSS)
+        self.blob_sum = _sum16(self.blob)
+
+    def ip(self, src: bytes, dst: bytes, proto: int, payload_len: int, ident: int) -> bytes:
+        head = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + payload_len, ident & 0xFFFF, 0x4000,
+                           64, proto, 0, src, dst)  # fmt: skip
+        return head[:10] + struct.pack("!H", _checksum(_sum16(head))) + head[12:]
+
+    def tcp(self, smac: bytes, dmac: bytes, src: bytes, dst: bytes, sport: int, dport: int,
+            seq: int, ack: int, flags: int, payload: bytes = b"", ident: int = 0,
+            bulk: int = 0) -> bytes:  # fmt: skip
+        """A frame; ``bulk`` n > 0 sends the first n bytes of the shared random block."""
+        if bulk:
+            payload = self.blob[:bulk]
+            psum = self.blob_sum if bulk == MSS else _sum16(payload)
+        else:
+            psum = _sum16(payload)
+        length = 20 + len(payload)
+        head = struct.pack("!HHIIBBHHH", sport, dport, seq & 0xFFFFFFFF, ack & 0xFFFFFFFF,
+                           0x50, flags, 65535, 0, 0)  # fmt: skip
+        pseudo = src + dst + struct.pack("!BBH", 0, 6, length)
+        total = _sum16(pseudo) + _sum16(head) + psum
+        head = head[:16] + struct.pack("!H", _checksum(total)) + head[18:]
+        return dmac + smac + b"\x08\x00" + self.ip(src, dst, 6, length, ident) + head + payload
+
+    def udp(self, smac: bytes, dmac: bytes, src: bytes, dst: bytes, sport: int, dport: int,
+            payload: bytes, ident: int = 0) -> bytes:  # fmt: skip
+        length = 8 + len(payload)
+        head = struct.pack("!HHHH", sport, dport, length, 0)
+        pseudo = src + dst + struct.pack("!BBH", 0, 17, length)
+        csum = _checksum(_sum16(pseudo) + _sum16(head) + _sum16(payload))
+        head = head[:6] + struct.pack("!H", csum)
+        return dmac + smac + b"\x08\x00" + self.ip(src, dst, 17, length, ident) + head + payload
+
+
+def _session(fr: _Frames, rng: random.Random, t: float, phone: int, sport: int,
+             server: str, name: str, kind: str,
+             split: bool) -> Iterator[tuple[float, bytes]]:  # fmt: skip
+    """One DNS lookup then one TCP connection, as (ts, frame) in time order."""
+    cip, sip, rip = (socket.inet_aton(x) for x in (f"10.20.0.{10 + phone}", server, RESOLVER))
+    cmac = bytes.fromhex(f"0200000000{10 + phone:02x}")
+    rtt = rng.uniform(0.005, 0.05)
+    gap = 20e-6
+    txid = rng.randrange(65536)
+    dport = rng.randrange(20000, 60000)
+    if kind != "http" or rng.random() < 0.5:
+        cname = f"edge{rng.randrange(9)}.cdn.example.net" if rng.random() < 0.2 else None
+        yield t, fr.udp(cmac, GW_MAC, cip, rip, dport, 53, pk.dns_query(txid, name))
+        answer = pk.dns_response(txid, name, [server], cname=cname)
+        yield t + 0.002, fr.udp(GW_MAC, cmac, rip, cip, 53, dport, answer)
+        t += 0.003
+    port = 80 if kind == "http" else 443
+    cseq = rng.randrange(1 << 32)
+    sseq = rng.randrange(1 << 32)
+    ident = rng.randrange(65536)
+
+    def up(flags: int, payload: bytes = b"", bulk: int = 0) -> bytes:
+        return fr.tcp(cmac, GW_MAC, cip, sip, sport, port, cseq, sseq, flags, payload,
+                      ident, bulk)  # fmt: skip
+
+    def down(flags: int, payload: bytes = b"", bulk: int = 0) -> bytes:
+        return fr.tcp(GW_MAC, cmac, sip, cip, port, sport, sseq, cseq, flags, payload,
+                      ident, bulk)  # fmt: skip
+
+    yield t, fr.tcp(cmac, GW_MAC, cip, sip, sport, port, cseq, 0, pk.SYN, b"", ident)
+    cseq += 1
+    t += rtt
+    yield t, down(pk.SYN | pk.ACK)
+    sseq += 1
+    t += rtt
+    yield t, up(pk.ACK)
+    if kind == "http":
+        hello = f"GET /api/v1/x HTTP/1.1\r\nHost: {name}\r\nUser-Agent: go4\r\n\r\n".encode()
+        parts = [hello]
+    else:
+        hello = pk.tls_client_hello(name if rng.random() < 0.9 else None, padding=0,
+                                    random=rng.randbytes(32))  # fmt: skip
+        if split:
+            cut = rng.randrange(20, len(hello) - 20)
+            parts = [hello[:cut], hello[cut:]]
+        else:
+            parts = [hello]
+    for part in parts:
+        t += gap
+        yield t, up(pk.ACK | pk.PSH, part)
+        cseq += len(part)
+    t += rtt
+    flight = b"\x16\x03\x03" + rng.randbytes(2400 if kind != "http" else 300)
+    for i in range(0, len(flight), MSS):
+        chunk = flight[i : i + MSS]
+        yield t, down(pk.ACK, chunk)
+        sseq += len(chunk)
+        t += gap
+    if kind == "upload":
+        up_bytes, down_bytes = rng.randrange(200_000, 3_000_000), rng.randrange(500, 5000)
+    elif kind == "download":
+        up_bytes, down_bytes = rng.randrange(500, 3000), rng.randrange(200_000, 3_000_000)
+    else:
+        up_bytes, down_bytes = rng.randrange(200, 8000), rng.randrange(200, 30000)
+    for sender, size in (("c", up_bytes), ("s", down_bytes)):
+        t += rtt
+        sent = 0
+        n = 0
+        while sent < size:
+            chunk = min(MSS, size - sent)
+            if sender == "c":
+                yield t, up(pk.ACK, bulk=chunk)
+                cseq += chunk
+            else:
+                yield t, down(pk.ACK, bulk=chunk)
+                sseq += chunk
+            sent += chunk
+            n += 1
+            t += gap
+            if n % 2 == 0 or sent >= size:  # the peer acks every second segment
+                yield t + rtt / 2, (down(pk.ACK) if sender == "c" else up(pk.ACK))
+    t += rtt
+    yield t, up(pk.FIN | pk.ACK)
+    cseq += 1
+    t += rtt
+    yield t, down(pk.FIN | pk.ACK)
+    sseq += 1
+    t += rtt
+    yield t, up(pk.ACK)
+
+
+def _sessions(seed: int, bulk_only: bool = False) -> Iterator[Iterator[tuple[float, bytes]]]:
+    rng = random.Random(seed)
+    fr = _Frames(seed)
+    servers = [(f"203.0.{113 + i // 250}.{1 + i % 250}", NAMES[i % len(NAMES)])
+               for i in range(400)]  # fmt: skip
+    t = T0
+    finished: list[tuple[float, int, int, str, str]] = []  # small sessions, by start time
+    for n in range(10**9):
+        t += rng.expovariate(1 / 0.004)
+        phone = rng.randrange(8)
+        server, name = servers[rng.randrange(len(servers))]
+        roll = rng.random()
+        kind = ("upload" if roll < 0.03 else "download" if roll < 0.08
+                else "http" if roll < 0.11 else "api")  # fmt: skip
+        if bulk_only:  # few, long flows: memory must not grow with packets
+            kind = "upload" if roll < 0.5 else "download"
+            t += 0.05
+        sport = 32768 + (n * 7) % 28000
+        # Now and then a client port is used again, with a new SYN, for a new connection
+        # to the same server: one of a small session that ended well before (a second).
+        if n % 40 == 39 and finished and finished[0][0] < t - 5:
+            _start, phone, sport, server, name = finished.pop(0)
+        elif kind == "api":
+            finished.append((t, phone, sport, server, name))
+        yield _session(fr, rng, t, phone, sport, server, name, kind, rng.random() < 0.3)
+
+
+def generate(path: Path, packets: int, fmt: str, marks: tuple[int, ...] = (),
+             bulk_only: bool = False) -> dict[int, int]:
+    """Write ``packets`` packets to ``path``; return the file size after each mark.
+    ``bulk_only``: only uploads and downloads of 0.2-3 MB (few flows)."""
+    sys.path.insert(0, str(ROOT))
+    from hil.capture.pcap import PcapngWriter, PcapWriter
+
+    sizes: dict[int, int] = {}
+    with open(path, "wb", buffering=4 << 20) as fh:
+        writer = PcapWriter(fh) if fmt == "pcap" else PcapngWriter(fh, [(1, 9)])
+        heap: list = []
+        sessions = _sessions(1, bulk_only)
+        count = 0
+        upcoming = next(sessions)
+        first = next(upcoming)
+        # Merge sessions by time: start a session once the clock reaches its first packet.
+        pending = (first, upcoming)
+        while count < packets:
+            while pending is not None and (not heap or pending[0][0] <= heap[0][0]):
+                (ts, frame), it = pending
+                heapq.heappush(heap, (ts, id(it), frame, it))
+                upcoming = next(sessions)
+                pending = (next(upcoming), upcoming)
+            ts, key, frame, it = heapq.heappop(heap)
+            writer.write(ts, frame)
+            count += 1
+            if count in marks:
+                fh.flush()
+                sizes[count] = fh.tell()
+            nxt = next(it, None)
+            if nxt is not None:
+                heapq.heappush(heap, (nxt[0], key, nxt[1], it))
+        writer.flush()
+    return sizes
+
+
+# --- the three analyses, each run in a child process -----------------------------------
+
+
+def _summary(flows: list[tuple], dns: set[str], packets: int, seconds: list[float]) -> dict:
+    return {"packets": packets, "seconds": seconds, "flows": sorted(flows), "dns": sorted(dns)}
+
+
+def run_ours(path: str, repeat: int) -> dict:
+    from hil.capture.analyze import analyze
+    from hil.capture.catalog import Catalog
+
+    catalog = Catalog.load()
+    seconds = []
+    result = None
+    for _ in range(repeat):
+        result = None  # one analysis in memory at a time
+        start = time.perf_counter()
+        result = analyze(path, catalog)
+        seconds.append(time.perf_counter() - start)
+    assert result is not None
+    flows = [(f.proto, f.src, f.sport, f.dst, f.dport, f.packets_up, f.packets_down,
+              f.bytes_up, f.bytes_down, f.sni or "") for f in result.flows]  # fmt: skip
+    return _summary(flows, {d.qname for d in result.dns if d.qname}, result.packets, seconds)
+
+
+def run_dpkt(path: str) -> dict:
+    """What a lab would write with dpkt: parse every packet with its classes, keep flows
+    in a dict (same client and new-connection rules), read SNI from the client's first
+    bytes with dpkt.ssl, DNS names with dpkt.dns."""
+    import dpkt
+
+    start = time.perf_counter()
+    flows: dict[tuple, dict] = {}
+    done: list[dict] = []
+    names: set[str] = set()
+    packets = 0
+    with open(path, "rb") as fh:
+        reader = dpkt.pcapng.Reader(fh) if path.endswith(".pcapng") else dpkt.pcap.Reader(fh)
+        for _ts, buf in reader:
+            packets += 1
+            eth = dpkt.ethernet.Ethernet(buf)
+            ip = eth.data
+            if not isinstance(ip, dpkt.ip.IP):
+                continue
+            l4 = ip.data
+            if isinstance(l4, dpkt.tcp.TCP):
+                proto = "tcp"
+            elif isinstance(l4, dpkt.udp.UDP):
+                proto = "udp"
+            else:
+                continue
+            a, b = (ip.src, l4.sport), (ip.dst, l4.dport)
+            key = (proto, a, b) if a <= b else (proto, b, a)
+            flow = flows.get(key)
+            syn = proto == "tcp" and l4.flags & 0x12 == 0x02
+            if flow is not None and syn and not (flow["isn"] == l4.seq and flow["c"] == a):
+                flow = None
+            if flow is None:
+                if syn:
+                    client = a
+                elif proto == "tcp" and l4.flags & 0x12 == 0x12:
+                    client = b
+                elif (a[1] < 1024) != (b[1] < 1024):
+                    client = a if b[1] < 1024 else b
+                elif proto == "tcp" and a[1] != b[1]:
+                    client = a if a[1] > b[1] else b
+                else:
+                    client = a
+                flow = flows[key] = {"p": proto, "c": client, "s": b if client == a else a,
+                                     "n": [0, 0], "b": [0, 0], "sni": "", "isn": None,
+                                     "hello": {}, "base": None}  # fmt: skip
+                done.append(flow)
+            up = 0 if a == flow["c"] else 1
+            flow["n"][up] += 1
+            flow["b"][up] += len(l4.data)
+            if proto == "udp":
+                if 53 in (l4.sport, l4.dport) and l4.data:
+                    try:
+                        msg = dpkt.dns.DNS(l4.data)
+                    except dpkt.UnpackError:
+                        continue
+                    names.update(q.name.lower() for q in msg.qd)
+                continue
+            if syn and up == 0:
+                flow["isn"] = l4.seq
+                flow["base"] = (l4.seq + 1) & 0xFFFFFFFF
+            if up == 0 and l4.data and flow["hello"] is not None:
+                _dpkt_hello(dpkt, flow, l4.seq, bytes(l4.data))
+    elapsed = time.perf_counter() - start
+    out = [(f["p"], socket.inet_ntoa(f["c"][0]), f["c"][1], socket.inet_ntoa(f["s"][0]),
+            f["s"][1], f["n"][0], f["n"][1], f["b"][0], f["b"][1], f["sni"])
+           for f in done]  # fmt: skip
+    return _summary(out, names, packets, [elapsed])
+
+
+def _dpkt_hello(dpkt, flow: dict, seq: int, data: bytes) -> None:
+    if flow["base"] is None:
+        flow["base"] = seq
+    parts = flow["hello"]
+    parts[(seq - flow["base"]) & 0xFFFFFFFF] = data
+    stream = b""
+    while len(stream) in parts:
+        stream += parts[len(stream)]
+    if len(stream) < 5:
+        return
+    if stream[0] != 22:
+        flow["hello"] = None
+        return
+    if len(stream) < 5 + int.from_bytes(stream[3:5], "big"):
+        return
+    flow["hello"] = None
+    try:
+        record = dpkt.ssl.TLSRecord(stream)
+        handshake = dpkt.ssl.TLSHandshake(record.data)
+    except (dpkt.UnpackError, dpkt.NeedData):
+        return
+    hello = handshake.data
+    for ext_type, ext in getattr(hello, "extensions", []):
+        if ext_type == 0 and len(ext) > 5:
+            flow["sni"] = ext[5 : 5 + int.from_bytes(ext[3:5], "big")].decode().lower()
+
+
+_TSHARK_FIELDS = [
+    "ip.src", "ip.dst", "tcp.srcport", "tcp.dstport", "udp.srcport", "udp.dstport",
+    "tcp.stream", "udp.stream", "tcp.len", "udp.length", "tcp.flags", "tcp.seq_raw",
+    "tls.handshake.extensions_server_name", "dns.qry.name",
+]  # fmt: skip
+
+
+def tshark_command(path: str, out: str) -> list[str]:
+    fields = [arg for name in _TSHARK_FIELDS for arg in ("-e", name)]
+    return ["tshark", "-r", path, "-n", "-T", "fields", "-E", "separator=/t",
+            "-E", "occurrence=f", *fields]  # fmt: skip
+
+
+def read_tshark(out: str) -> dict:
+    """Flows, SNI and DNS names from tshark's field lines (this part is not timed)."""
+    flows: dict[tuple, dict] = {}
+    order: list[dict] = []
+    names: set[str] = set()
+    packets = 0
+    with open(out, encoding="utf-8", errors="replace") as fh:
+        for line in fh:
+            packets += 1
+            (src, dst, tsport, tdport, usport, udport, tstream, ustream, tlen, ulen, flags,
+             _seq, sni, qname) = line.rstrip("\n").split("\t")  # fmt: skip
+            if qname:
+                names.add(qname.lower())
+            if tstream:
+                key, a, b = ("tcp", tstream), (src, int(tsport)), (dst, int(tdport))
+                size, bits = int(tlen or 0), int(flags, 16)
+            elif ustream:
+                key, a, b = ("udp", ustream), (src, int(usport)), (dst, int(udport))
+                size, bits = int(ulen) - 8, 0
+            else:
+                continue
+            flow = flows.get(key)
+            if flow is None:
+                if key[0] == "tcp" and bits & 0x12 == 0x02:
+                    client = a
+                elif key[0] == "tcp" and bits & 0x12 == 0x12:
+                    client = b
+                elif (a[1] < 1024) != (b[1] < 1024):
+                    client = a if b[1] < 1024 else b
+                elif key[0] == "tcp" and a[1] != b[1]:
+                    client = a if a[1] > b[1] else b
+                else:
+                    client = a
+                flow = flows[key] = {"p": key[0], "c": client, "s": b if client == a else a,
+                                     "n": [0, 0], "b": [0, 0], "sni": ""}  # fmt: skip
+                order.append(flow)
+            up = 0 if a == flow["c"] else 1
+            flow["n"][up] += 1
+            flow["b"][up] += size
+            if sni:
+                flow["sni"] = sni.lower()
+    out_flows = [(f["p"], f["c"][0], f["c"][1], f["s"][0], f["s"][1], f["n"][0], f["n"][1],
+                  f["b"][0], f["b"][1], f["sni"]) for f in order]  # fmt: skip
+    return _summary(out_flows, names, packets, [])
+
+
+# --- measuring ------------------------------------------------------------------------
+
+
+def _rss_anon_kb(pid: int) -> int | None:
+    try:
+        with open(f"/proc/{pid}/status") as fh:
+            for line in fh:
+                if line.startswith("RssAnon:"):
+                    return int(line.split()[1])
+    except OSError:
+        return None
+    return None
+
+
+def measured(cmd: list[str], cpu: int,
+             stdout=subprocess.PIPE) -> tuple[subprocess.CompletedProcess, float, int]:
+    """Run ``cmd`` pinned to ``cpu``; return it, its wall time and its peak RssAnon (kB),
+    sampled from this process every 2 ms."""
+    peak = 0
+    start = time.perf_counter()
+    proc = subprocess.Popen(cmd, stdout=stdout, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=lambda: os.sched_setaffinity(0, {cpu}))  # fmt: skip
+    done = threading.Event()
+
+    def sample() -> None:
+        nonlocal peak
+        while not done.is_set():
+            kb = _rss_anon_kb(proc.pid)
+            if kb:
+                peak = max(peak, kb)
+            time.sleep(0.002)
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
+    out, err = proc.communicate()
+    wall = time.perf_counter() - start
+    done.set()
+    sampler.join()
+    return subprocess.CompletedProcess(cmd, proc.returncode, out, err), wall, peak
+
+
+def child(kind: str, path: str, repeat: int) -> None:
+    result = run_ours(path, repeat) if kind == "ours" else run_dpkt(path)
+    json.dump(result, sys.stdout)
+
+
+def compare(a: dict, b: dict, what: str) -> list[str]:
+    """Differences between two summaries, as readable lines (empty: they agree)."""
+    out = []
+    fa, fb = sorted(map(tuple, a["flows"])), sorted(map(tuple, b["flows"]))
+    if fa != fb:
+        sa, sb = {tuple(f) for f in fa}, {tuple(f) for f in fb}
+        only_a, only_b = sorted(sa - sb)[:3], sorted(sb - sa)[:3]
+        out.append(f"{what}: flows differ ({len(fa)} vs {len(fb)}); e.g. {only_a} / {only_b}")
+    if a["dns"] != b["dns"]:
+        out.append(f"{what}: DNS names differ: {sorted(set(a['dns']) ^ set(b['dns']))[:5]}")
+    return out
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--packets", type=int, default=1_000_000)
+    p.add_argument("--repeat", type=int, default=5, help="runs of this analyzer (median)")
+    p.add_argument("--format", choices=("pcap", "pcapng"), default="pcap")
+    p.add_argument("--no-sweep", action="store_true", help="skip the 100k..2M memory sweep")
+    p.add_argument("--keep", type=Path, help="write the captures here and keep them")
+    p.add_argument("--child", nargs=2, metavar=("KIND", "PATH"), help=argparse.SUPPRESS)
+    args = p.parse_args()
+    if args.child:
+        child(args.child[0], args.child[1], args.repeat)
+        return 0
+
+    cpu = sorted(os.sched_getaffinity(0))[-1]
+    workdir = args.keep or Path(tempfile.mkdtemp(prefix="hil-bench-"))
+    workdir.mkdir(parents=True, exist_ok=True)
+    try:
+        return _bench(args, workdir, cpu)
+    finally:
+        if not args.keep:
+            shutil.rmtree(workdir, ignore_errors=True)
+
+
+def make_captures(workdir: Path, fmt: str, counts: list[int],
+                  bulk_only: bool = False) -> dict[int, Path]:  # fmt: skip
+    """Generate the largest capture, and the smaller ones as its first packets."""
+    total = max(counts)
+    label = "bulk" if bulk_only else "mix"
+    big = workdir / f"{label}-{total}.{fmt}"
+    what = "uploads and downloads only" if bulk_only else "the standard mix"
+    print(f"generating {total:,} packets of {what} ({fmt}) in {workdir} ...", flush=True)
+    t = time.perf_counter()
+    marks = generate(big, total, fmt, tuple(counts), bulk_only)
+    print(f"  {time.perf_counter() - t:.1f} s, {big.stat().st_size / 1e6:,.0f} MB", flush=True)
+    captures = {}
+    for n in sorted(set(counts)):
+        if n == total:
+            captures[n] = big
+            continue
+        part = workdir / f"{label}-{n}.{fmt}"
+        with open(big, "rb") as src, open(part, "wb") as dst:
+            remaining = marks[n]
+            while remaining:
+                chunk = src.read(min(remaining, 16 << 20))
+                dst.write(chunk)
+                remaining -= len(chunk)
+        captures[n] = part
+    return captures
+
+
+def _bench(args, workdir: Path, cpu: int) -> int:
+    sweep = [] if args.no_sweep else sorted({100_000, args.packets, 2 * args.packets})
+    captures = make_captures(workdir, args.format, sweep or [args.packets])
+    main_capture = str(captures[args.packets])
+    me = [sys.executable, str(Path(__file__).resolve())]
+    rows = []
+
+    print(f"this analyzer, {args.repeat} runs on CPU {cpu} ...", flush=True)
+    proc, _wall, peak = measured([*me, "--repeat", str(args.repeat), "--child", "ours",
+                                  main_capture], cpu)  # fmt: skip
+    if proc.returncode:
+        print(proc.stderr, file=sys.stderr)
+        return 1
+    ours = json.loads(proc.stdout)
+    rows.append(("hil.capture", ours["packets"], statistics.median(ours["seconds"]), peak,
+                 ours["seconds"]))  # fmt: skip
+
+    theirs = {}
+    try:
+        import dpkt  # noqa: F401
+    except ImportError:
+        print("dpkt: not installed (pip install dpkt), skipped", flush=True)
+    else:
+        print("dpkt ...", flush=True)
+        proc, _wall, peak = measured([*me, "--child", "dpkt", main_capture], cpu)
+        if proc.returncode:
+            print(proc.stderr, file=sys.stderr)
+            return 1
+        theirs["dpkt"] = json.loads(proc.stdout)
+        rows.append(("dpkt", theirs["dpkt"]["packets"], theirs["dpkt"]["seconds"][0], peak, []))
+
+    if shutil.which("tshark") is None:
+        print("tshark: not installed, skipped", flush=True)
+    else:
+        print("tshark -T fields ...", flush=True)
+        out = workdir / "tshark.tsv"
+        with open(out, "w") as fh:
+            proc, wall, peak = measured(tshark_command(main_capture, str(out)), cpu, stdout=fh)
+        if proc.returncode:
+            print(proc.stderr, file=sys.stderr)
+            return 1
+        theirs["tshark"] = read_tshark(str(out))
+        rows.append(("tshark -T fields", theirs["tshark"]["packets"], wall, peak, []))
+        out.unlink()
+
+    base = rows[0][1] / rows[0][2]
+    with_sni = sum(1 for f in ours["flows"] if f[9])
+    print(f"\n{main_capture}: {ours['packets']:,} packets, {len(ours['flows']):,} flows, "
+          f"{with_sni:,} with SNI, {len(ours['dns']):,} DNS names")
+    print(f"{'analyzer':18} {'seconds':>9} {'packets/s':>12} {'peak anon MB':>13} "
+          f"{'hil is x faster':>16}")  # fmt: skip
+    for name, packets, seconds, peak_kb, _runs in rows:
+        rate = packets / seconds
+        print(f"{name:18} {seconds:9.3f} {rate:12,.0f} {peak_kb / 1024:13.1f} "
+              f"{base / rate:16.1f}")  # fmt: skip
+    runs = ", ".join(f"{s:.3f}" for s in ours["seconds"])
+    print(f"hil.capture runs (s): {runs}; median {statistics.median(ours['seconds']):.3f}")
+
+    problems = []
+    for name, summary in theirs.items():
+        problems += compare(ours, summary, f"hil vs {name}")
+    if problems:
+        print("\nDISAGREEMENT:\n  " + "\n  ".join(problems))
+    else:
+        agreed = " and ".join(theirs) or "nobody (no other tool ran)"
+        print(f"\nagreement: flows (5-tuple, client, packets and bytes each way), SNI and DNS "
+              f"names identical with {agreed}")  # fmt: skip
+
+    if sweep:
+        bulk = make_captures(workdir, args.format, sweep, bulk_only=True)
+        print("\nmemory sweep, this analyzer (one run each, peak anonymous memory of the "
+              "process):")  # fmt: skip
+        print(f"{'capture':10} {'packets':>10} {'flows':>8} {'seconds':>9} {'packets/s':>12} "
+              f"{'peak anon MB':>13}")  # fmt: skip
+        for label, series in (("mix", captures), ("bulk", bulk)):
+            for n in sorted(series):
+                proc, _wall, peak = measured([*me, "--repeat", "1", "--child", "ours",
+                                              str(series[n])], cpu)  # fmt: skip
+                if proc.returncode:
+                    print(proc.stderr, file=sys.stderr)
+                    return 1
+                res = json.loads(proc.stdout)
+                print(f"{label:10} {n:>10,} {len(res['flows']):>8,} {res['seconds'][0]:9.3f} "
+                      f"{n / res['seconds'][0]:12,.0f} {peak / 1024:13.1f}")  # fmt: skip
+    return 1 if problems else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
