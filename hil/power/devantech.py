@@ -60,8 +60,8 @@ from typing import NamedTuple
 
 import serial
 
-from hil.power.relay import RelayBoard, RelayError, channel_check
-from hil.power.serialport import PORT_ERRORS, open_port, port_failure
+from hil.power.relay import RelayError, channel_check
+from hil.power.serialport import PORT_ERRORS, SerialRelayBoard
 
 KIND = "devantech"
 BAUDRATE = 19200
@@ -247,7 +247,7 @@ def _on_off(closed: bool) -> str:
     return "on" if closed else "off"
 
 
-class DevantechBoard(RelayBoard):
+class DevantechBoard(SerialRelayBoard):
     """A Devantech USB-RLY module, opened and identified.
 
     `url` is anything `serial.serial_for_url` opens: a device path (locked exclusively,
@@ -266,6 +266,7 @@ class DevantechBoard(RelayBoard):
     """
 
     kind = KIND
+    baudrate = BAUDRATE
 
     def __init__(self, url: str, channels: int = MAX_CHANNELS, timeout: float = 0.5):
         self.url = url
@@ -273,7 +274,7 @@ class DevantechBoard(RelayBoard):
         self.timeout = timeout
         self._lock = threading.RLock()
         self._port: serial.SerialBase | None = None
-        self._needs_drain = False
+        self._needs_recovery = False
         self._port = self._open()
         try:
             self._drain()
@@ -291,18 +292,6 @@ class DevantechBoard(RelayBoard):
 
     # -- port handling ---------------------------------------------------------------
 
-    def _open(self) -> serial.SerialBase:
-        return open_port(self.description, self.url, BAUDRATE, self.timeout)
-
-    def _require_port(self) -> serial.SerialBase:
-        if self._port is None:
-            raise RelayError(f"{self.description}: port is closed")
-        return self._port
-
-    def _port_failed(self, what: str, e: BaseException) -> RelayError:
-        self._needs_drain = True
-        return port_failure(self.description, what, e)
-
     def _drain(self) -> None:
         """Discard buffered input, then anything still arriving until 20 ms of quiet."""
         port = self._require_port()
@@ -316,7 +305,7 @@ class DevantechBoard(RelayBoard):
                 port.reset_input_buffer()
         except PORT_ERRORS as e:
             raise self._port_failed("drain of the input buffer", e) from e
-        self._needs_drain = False
+        self._needs_recovery = False
 
     def _exchange(self, sent: bytes) -> bytes:
         """Send one command; return its reply, exactly reply_length(sent) bytes long.
@@ -328,7 +317,7 @@ class DevantechBoard(RelayBoard):
         n = reply_length(sent)
         with self._lock:
             port = self._require_port()
-            if self._needs_drain:
+            if self._needs_recovery:
                 self._drain()
             try:
                 port.reset_input_buffer()
@@ -341,13 +330,13 @@ class DevantechBoard(RelayBoard):
             except PORT_ERRORS as e:
                 raise self._port_failed(cmd, e) from e
             if not raw:
-                self._needs_drain = True
+                self._needs_recovery = True
                 raise RelayError(f"{self.description}: no reply to {cmd} within "
                                  f"{self.timeout} s (expected {expected_reply(sent)})")
             try:
                 _check_length(sent, raw)
             except RelayError as e:
-                self._needs_drain = True
+                self._needs_recovery = True
                 late = f"; no more bytes within {self.timeout} s" if len(raw) < n else ""
                 raise RelayError(f"{self.description}: {e}{late}") from None
             return raw

@@ -43,11 +43,11 @@ import time
 
 import serial
 
-from hil.power.relay import RelayBoard, RelayError, _article, channel_check
+from hil.power.relay import RelayError, _article, channel_check
 
 # The Numato module owns the port-level rules every serial driver shares: which URLs take
 # an exclusive lock, which exceptions mean "the port went away", how to word an OS error.
-from hil.power.serialport import PORT_ERRORS, open_port, port_failure
+from hil.power.serialport import PORT_ERRORS, SerialRelayBoard
 
 KIND = "kmtronic"
 BAUDRATE = 9600
@@ -190,7 +190,7 @@ def parse_reply(sent: bytes, raw: bytes, channels: int) -> dict[int, bool]:
     return {channel: b == ON for channel, b in enumerate(raw)}
 
 
-class KmtronicBoard(RelayBoard):
+class KmtronicBoard(SerialRelayBoard):
     """A KMTronic USB relay board with 1, 2, 4 or 8 relays, opened and checked.
 
     `url` is anything `serial.serial_for_url` opens: a device path (locked exclusively,
@@ -210,6 +210,7 @@ class KmtronicBoard(RelayBoard):
     """
 
     kind = KIND
+    baudrate = BAUDRATE
 
     def __init__(self, url: str, channels: int, timeout: float = 0.5):
         self.url = url
@@ -217,7 +218,7 @@ class KmtronicBoard(RelayBoard):
         self.timeout = timeout
         self._lock = threading.RLock()
         self._port: serial.SerialBase | None = None
-        self._needs_drain = True
+        self._needs_recovery = True
         self._port = self._open()
         try:
             self._states(settle=OPEN_SETTLE)
@@ -231,18 +232,6 @@ class KmtronicBoard(RelayBoard):
 
     # -- port handling ---------------------------------------------------------------
 
-    def _open(self) -> serial.SerialBase:
-        return open_port(self.description, self.url, BAUDRATE, self.timeout)
-
-    def _require_port(self) -> serial.SerialBase:
-        if self._port is None:
-            raise RelayError(f"{self.description}: port is closed")
-        return self._port
-
-    def _port_failed(self, what: str, e: BaseException) -> RelayError:
-        self._needs_drain = True
-        return port_failure(self.description, what, e)
-
     def _drain(self, port: serial.SerialBase) -> None:
         """Discard input until the line is quiet for 20 ms (at most `timeout`)."""
         deadline = time.monotonic() + self.timeout
@@ -252,7 +241,7 @@ class KmtronicBoard(RelayBoard):
             if not port.in_waiting:
                 break
             port.reset_input_buffer()
-        self._needs_drain = False
+        self._needs_recovery = False
 
     def _exchange(self, sent: bytes, settle: float = 0.0) -> dict[int, bool]:
         """Send one frame; return the states in its reply (see parse_reply).
@@ -265,7 +254,7 @@ class KmtronicBoard(RelayBoard):
         with self._lock:
             port = self._require_port()
             try:
-                if self._needs_drain:
+                if self._needs_recovery:
                     self._drain(port)
                 if n:
                     stale = port.in_waiting
@@ -287,13 +276,13 @@ class KmtronicBoard(RelayBoard):
             except PORT_ERRORS as e:
                 raise self._port_failed(repr(cmd), e) from e
             if not raw:
-                self._needs_drain = True
+                self._needs_recovery = True
                 raise RelayError(f"{self.description}: no reply to {cmd!r} within "
                                  f"{self.timeout} s (expected {_expected(sent, self.channels)})")
             try:
                 return parse_reply(sent, raw, self.channels)
             except RelayError as e:
-                self._needs_drain = True
+                self._needs_recovery = True
                 late = f"; nothing more within {self.timeout} s" if len(raw) < n else ""
                 raise RelayError(f"{self.description}: {e}{late}") from None
 

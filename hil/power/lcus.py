@@ -69,8 +69,8 @@ import time
 
 import serial
 
-from hil.power.relay import RelayBoard, RelayError, channel_check
-from hil.power.serialport import PORT_ERRORS, open_port, port_failure
+from hil.power.relay import RelayError, channel_check
+from hil.power.serialport import PORT_ERRORS, SerialRelayBoard
 
 log = logging.getLogger(__name__)
 
@@ -207,7 +207,7 @@ def _word(closed: bool) -> str:
     return "'ON'" if closed else "'OFF'"
 
 
-class LcusBoard(RelayBoard):
+class LcusBoard(SerialRelayBoard):
     """An LCUS USB relay board, opened, resynchronised and probed.
 
     `url` is anything `serial.serial_for_url` opens: a device path (locked exclusively, so
@@ -237,6 +237,7 @@ class LcusBoard(RelayBoard):
     """
 
     kind = KIND
+    baudrate = BAUDRATE
 
     def __init__(self, url: str, channels: int, timeout: float = 0.5,
                  status_query: bool | None = None):
@@ -251,7 +252,7 @@ class LcusBoard(RelayBoard):
         self._tracked = [False] * self.channels
         self._lock = threading.RLock()
         self._port: serial.SerialBase | None = None
-        self._needs_resync = False
+        self._needs_recovery = False
         self._port = self._open()
         try:
             self._resync()
@@ -261,18 +262,6 @@ class LcusBoard(RelayBoard):
             raise
 
     # -- port handling ---------------------------------------------------------------
-
-    def _open(self) -> serial.SerialBase:
-        return open_port(self.description, self.url, BAUDRATE, self.timeout)
-
-    def _require_port(self) -> serial.SerialBase:
-        if self._port is None:
-            raise RelayError(f"{self.description}: port is closed")
-        return self._port
-
-    def _port_failed(self, what: str, e: BaseException) -> RelayError:
-        self._needs_resync = True
-        return port_failure(self.description, what, e)
 
     def _drain(self, port: serial.SerialBase) -> bytes:
         """Read until the port has been quiet for QUIET s (at most `timeout`)."""
@@ -298,11 +287,11 @@ class LcusBoard(RelayBoard):
             raise self._port_failed(pad, e) from e
         if any(b not in b"\r\n" and not 0x20 <= b < 0x7F for b in got):
             # stale status text from an earlier query is fine; anything else is not
-            self._needs_resync = True
+            self._needs_recovery = True
             raise RelayError(f"{self.description}: garbled reply to {pad}: {got!r} (expected "
                              f"nothing: an LCUS board answers only the status query); "
                              f"wrong board kind or baud rate?")
-        self._needs_resync = False
+        self._needs_recovery = False
 
     def _query(self, count_check: bool = False) -> tuple[bytes, list[bool] | None]:
         """Send the status query; return the raw reply and the states (None if silent).
@@ -315,7 +304,7 @@ class LcusBoard(RelayBoard):
         query = describe_frame(STATUS_QUERY)
         with self._lock:
             port = self._require_port()
-            if self._needs_resync:
+            if self._needs_recovery:
                 self._resync()
             raw = b""
             try:
@@ -332,12 +321,12 @@ class LcusBoard(RelayBoard):
             except PORT_ERRORS as e:
                 raise self._port_failed(query, e) from e
             if not raw:
-                self._needs_resync = True
+                self._needs_recovery = True
                 return raw, None
             try:
                 return raw, parse_status(raw, self.channels)
             except RelayError as e:
-                self._needs_resync = True
+                self._needs_recovery = True
                 late = "" if raw.endswith((b"\n", b"\r")) else \
                     f"; no line end within {self.timeout} s"
                 raise RelayError(f"{self.description}: {e}{late}") from None
@@ -368,7 +357,7 @@ class LcusBoard(RelayBoard):
                                  f"this URL, and a firmware that answers the status query?")
             log.info("%s: no reply to the status query: relay state is tracked, not read "
                      "(all channels assumed open)", self.description)
-            self._needs_resync = False  # silence is this board's normal answer
+            self._needs_recovery = False  # silence is this board's normal answer
             return
         self.reads_back = True
         self._tracked = list(states)
@@ -387,7 +376,7 @@ class LcusBoard(RelayBoard):
         sent = describe_frame(frame)
         with self._lock:
             port = self._require_port()
-            if self._needs_resync:
+            if self._needs_recovery:
                 self._resync()
             try:
                 port.write(frame)
@@ -422,7 +411,7 @@ class LcusBoard(RelayBoard):
         with self._lock:
             self._require_port()
             if not self.reads_back:
-                if self._needs_resync:  # the last exchange failed: is the port back?
+                if self._needs_recovery:  # the last exchange failed: is the port back?
                     self._resync()
                 return list(self._tracked)
             self._tracked = self._status()

@@ -29,8 +29,8 @@ import time
 
 import serial
 
-from hil.power.relay import RelayBoard, RelayError, channel_check
-from hil.power.serialport import PORT_ERRORS, open_port, port_failure
+from hil.power.relay import RelayError, channel_check
+from hil.power.serialport import PORT_ERRORS, SerialRelayBoard
 
 KIND = "numato"
 BAUDRATE = 19200
@@ -149,7 +149,7 @@ def parse_reply(sent: bytes, raw: bytes) -> str:
     return lines[0] if lines else ""
 
 
-class NumatoBoard(RelayBoard):
+class NumatoBoard(SerialRelayBoard):
     """A Numato USB relay board, opened and resynchronised.
 
     `url` is anything `serial.serial_for_url` opens: a device path (locked exclusively,
@@ -165,6 +165,7 @@ class NumatoBoard(RelayBoard):
     """
 
     kind = KIND
+    baudrate = BAUDRATE
 
     def __init__(self, url: str, channels: int, timeout: float = 1.0):
         self.url = url
@@ -172,7 +173,7 @@ class NumatoBoard(RelayBoard):
         self.timeout = timeout
         self._lock = threading.RLock()
         self._port: serial.SerialBase | None = None
-        self._needs_resync = False
+        self._needs_recovery = False
         self._port = self._open()
         try:
             self._resync()
@@ -182,18 +183,6 @@ class NumatoBoard(RelayBoard):
             raise
 
     # -- port handling ---------------------------------------------------------------
-
-    def _open(self) -> serial.SerialBase:
-        return open_port(self.description, self.url, BAUDRATE, self.timeout)
-
-    def _require_port(self) -> serial.SerialBase:
-        if self._port is None:
-            raise RelayError(f"{self.description}: port is closed")
-        return self._port
-
-    def _port_failed(self, what: str, e: BaseException) -> RelayError:
-        self._needs_resync = True
-        return port_failure(self.description, what, e)
 
     def _resync(self) -> None:
         """Send a bare CR, wait for the prompt, then discard anything still arriving."""
@@ -212,23 +201,23 @@ class NumatoBoard(RelayBoard):
         except PORT_ERRORS as e:
             raise self._port_failed("resync (sent '\\r')", e) from e
         if not raw:
-            self._needs_resync = True
+            self._needs_recovery = True
             raise RelayError(f"{self.description}: no reply to '\\r' (resync) within "
                              f"{self.timeout} s (expected '>'); is a Numato board powered "
                              f"and at this URL?")
         if not raw.endswith(PROMPT):
-            self._needs_resync = True
+            self._needs_recovery = True
             raise RelayError(f"{self.description}: garbled reply to '\\r' (resync): {raw!r}; "
                              f"no prompt within {self.timeout} s (expected '>'); wrong "
                              f"board kind or baud rate?")
-        self._needs_resync = False
+        self._needs_recovery = False
 
     def _exchange(self, sent: bytes) -> str:
         """Send one command line and return the reply's payload (see parse_reply)."""
         cmd = _command_text(sent)
         with self._lock:
             port = self._require_port()
-            if self._needs_resync:
+            if self._needs_recovery:
                 self._resync()
             try:
                 port.reset_input_buffer()
@@ -237,13 +226,13 @@ class NumatoBoard(RelayBoard):
             except PORT_ERRORS as e:
                 raise self._port_failed(repr(cmd), e) from e
             if not raw:
-                self._needs_resync = True
+                self._needs_recovery = True
                 raise RelayError(f"{self.description}: no reply to {cmd!r} within "
                                  f"{self.timeout} s (expected {_expected(sent)})")
             try:
                 return parse_reply(sent, raw)
             except RelayError as e:
-                self._needs_resync = True
+                self._needs_recovery = True
                 late = "" if raw.endswith(PROMPT) else f"; no prompt within {self.timeout} s"
                 raise RelayError(f"{self.description}: {e}{late}") from None
 

@@ -12,7 +12,7 @@ import errno
 
 import serial
 
-from hil.power.relay import RelayError
+from hil.power.relay import RelayBoard, RelayError
 
 try:  # termios errors can escape pyserial's buffer flushes on a vanished tty
     import termios
@@ -61,3 +61,28 @@ def open_port(description: str, url: str, baudrate: int, timeout: float) -> seri
 def port_failure(description: str, what: str, e: BaseException) -> RelayError:
     return RelayError(f"{description}: port failed during {what}: {why(e)} (board "
                       "unplugged, or the port was closed?)")
+
+
+class SerialRelayBoard(RelayBoard):
+    """A relay board on a serial port: the port bookkeeping every driver shares.
+
+    A driver sets `baudrate`, `url`, `timeout`, `_port` (from `_open()`), and checks
+    `_needs_recovery` before its next exchange: a failed exchange sets it, so the driver
+    resynchronises (or drains) the line before trusting it again.
+    """
+
+    baudrate: int
+    _port: serial.SerialBase | None = None
+    _needs_recovery: bool = False
+
+    def _open(self) -> serial.SerialBase:
+        return open_port(self.description, self.url, self.baudrate, self.timeout)
+
+    def _require_port(self) -> serial.SerialBase:
+        if self._port is None:
+            raise RelayError(f"{self.description}: port is closed")
+        return self._port
+
+    def _port_failed(self, what: str, e: BaseException) -> RelayError:
+        self._needs_recovery = True
+        return port_failure(self.description, what, e)
