@@ -153,6 +153,9 @@ class SimSshServer:
                 chan.sendall_stderr(err)
             chan.send_exit_status(status)
         except (OSError, EOFError, paramiko.SSHException):
-            pass
+            pass  # the client hung up: nothing left to tell it
         finally:
-            chan.close()
+            try:
+                chan.close()
+            except (OSError, EOFError, paramiko.SSHException):
+                pass
