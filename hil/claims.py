@@ -51,6 +51,9 @@ class PhaseView:
 class Context:
     phone_ip: str
     lan_subnet: ipaddress.IPv4Network
+    # how far an action's time (harness clock mapped onto the gateway's) may be off from
+    # the capture's clock: "after the action" means after the action minus this slack
+    clock_slack: float = 0.0
 
     def internet(self, ip: str) -> bool:
         try:
@@ -253,7 +256,7 @@ def k1_no_automatic_media_upload(observe: PhaseView, share: PhaseView, ctx: Cont
                     f"({min(m['size'] for m in media)} B)" for d, b in volume.items()]
         return Verdict(claim, FAIL, tuple(reasons), tuple(named))
     t_share = next((a.t for a in share.actions if a.what.startswith("share")), share.start)
-    ups = [f for f in _internet_flows(share, ctx) if f.first >= t_share
+    ups = [f for f in _internet_flows(share, ctx) if f.first >= t_share - ctx.clock_slack
            and f.bytes_up >= shared["size"]]
     if not ups:
         return Verdict(claim, ERROR, (
@@ -302,7 +305,7 @@ def k3_logs_only_on_sync(before_sync: list[PhaseView], sync: PhaseView, ctx: Con
                                           f"before sync): {_flow_label(f)}" for f in early),
                        tuple(early))
     t_sync = next((a.t for a in sync.actions if a.what.startswith("sync")), sync.start)
-    ups = [f for f in _of(sync.flows, "flightlog") if f.first >= t_sync]
+    ups = [f for f in _of(sync.flows, "flightlog") if f.first >= t_sync - ctx.clock_slack]
     if sum(f.bytes_up for f in ups) < unsynced:
         return Verdict(claim, ERROR, (
             f"control failed: after sync, {sum(f.bytes_up for f in ups)} B went to flight-log "

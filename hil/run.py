@@ -60,6 +60,10 @@ class SessionRun:
     # -- playing the scenario ---------------------------------------------------------
     def open(self) -> SessionRun:
         self.folder.mkdir(parents=True, exist_ok=True)
+        self.gateway.clock_offset()
+        self.context = Context(self.context.phone_ip, self.context.lan_subnet,
+                               clock_slack=self.gateway.clock_uncertainty + 0.002)
+        self.note("clock_slack", round(self.context.clock_slack, 6))
         host = None if self.whole_lan else self.station.phone.ip
         self.capture = self.gateway.start_capture(
             host, f"{self.station.bench.name}-{self.name}-{int(time.time() * 1000)}")

@@ -151,6 +151,7 @@ class Gateway:
         self.lan_interface = lan_interface
         self.capture_dir = capture_dir.rstrip("/") or "/"
         self._offset: float | None = None
+        self.clock_uncertainty = 0.0  # seconds; known once clock_offset() has run
         self._ssh_port: int | None = None
         self._running: dict[str | None, RemoteCapture] = {}
         self._made: set[str] = set()  # the phones whose table this driver wrote
@@ -166,13 +167,20 @@ class Gateway:
                                "not a time") from None
 
     def clock_offset(self) -> float:
-        """Gateway clock minus this host's clock, measured once at the round trip's middle."""
+        """Gateway clock minus this host's clock, measured once, NTP style: the middle of
+        the fastest of a few round trips. `clock_uncertainty` bounds its error."""
         if self._offset is None:
-            t0 = time.time()
-            remote = self.now()
-            t1 = time.time()
-            self._offset = remote - (t0 + t1) / 2
-            log.debug("gateway clock offset %.4f s (round trip %.4f s)", self._offset, t1 - t0)
+            best = None
+            for _ in range(5):
+                t0 = time.time()
+                remote = self.now()
+                t1 = time.time()
+                if best is None or t1 - t0 < best[0]:
+                    best = (t1 - t0, remote - (t0 + t1) / 2)
+            self.clock_uncertainty = best[0] / 2
+            self._offset = best[1]
+            log.debug("gateway clock offset %.4f s (+/- %.4f s)", self._offset,
+                      self.clock_uncertainty)
         return self._offset
 
     def local_to_gateway(self, t: float) -> float:

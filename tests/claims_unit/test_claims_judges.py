@@ -197,3 +197,18 @@ def test_g1_budget_and_control():
     assert v.status == "pass" and "tiny.example" in v.reasons[-1]
     assert claims.g1_catalog([phase("p", small)], CTX, 16_384).status == "error"
     assert claims.g1_catalog([phase("p", DNS_ATTEMPT, NFZ)], CTX, 0).status == "pass"
+
+
+def test_after_the_action_allows_only_the_measured_clock_slack():
+    log_up = F(category="flightlog", bytes_up=300_500, packets_down=4)
+    log_up.first = 0.599  # 1 ms "before" the action as the harness's clock maps it
+    sync = PhaseView("sync", 0.5, 1.0, [A(0.600, "sync")], [log_up], [])
+    strict = Context(PHONE, CTX.lan_subnet, clock_slack=0.0)
+    slack = Context(PHONE, CTX.lan_subnet, clock_slack=0.002)
+    assert claims.k3_logs_only_on_sync([phase("p", NFZ)], sync, strict, 300_000).status \
+        == "error"
+    assert claims.k3_logs_only_on_sync([phase("p", NFZ)], sync, slack, 300_000).status \
+        == "pass"
+    log_up.first = 0.5  # 100 ms before: not caused by the sync, whatever the slack
+    assert claims.k3_logs_only_on_sync([phase("p", NFZ)], sync, slack, 300_000).status \
+        == "error"
