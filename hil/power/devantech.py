@@ -54,11 +54,8 @@ of another kind, or noise), never silently half-read.
 
 from __future__ import annotations
 
-import threading
 import time
 from typing import NamedTuple
-
-import serial
 
 from hil.power.relay import RelayError, channel_check
 from hil.power.serialport import PORT_ERRORS, SerialRelayBoard
@@ -272,10 +269,7 @@ class DevantechBoard(SerialRelayBoard):
         self.url = url
         self.channels = check_channel_count(f"{KIND} board at {url}", channels)
         self.timeout = timeout
-        self._lock = threading.RLock()
-        self._port: serial.SerialBase | None = None
-        self._needs_recovery = False
-        self._port = self._open()
+        self._open_port(recover_first=False)
         try:
             self._drain()
             version = self.version()
@@ -382,16 +376,6 @@ class DevantechBoard(SerialRelayBoard):
         except RelayError as e:
             raise RelayError(f"{self.description}: {e}; is a supported Devantech USB-RLY "
                              f"board at this URL?") from None
-
-    def close(self) -> None:
-        """Close the port (idempotent). Relays keep their state."""
-        with self._lock:
-            port, self._port = self._port, None
-            if port is not None:
-                try:
-                    port.close()
-                except PORT_ERRORS:
-                    pass  # a vanished port is as closed as it gets
 
     def __repr__(self) -> str:
         module = getattr(self, "module", None)

@@ -38,7 +38,6 @@ ser2net (``rfc2217://``) and the simulator in `hil.sim.kmtronic`.
 from __future__ import annotations
 
 import logging
-import threading
 import time
 
 import serial
@@ -216,10 +215,7 @@ class KmtronicBoard(SerialRelayBoard):
         self.url = url
         self.channels = check_channel_count(f"{KIND} board at {url}", channels)
         self.timeout = timeout
-        self._lock = threading.RLock()
-        self._port: serial.SerialBase | None = None
-        self._needs_recovery = True
-        self._port = self._open()
+        self._open_port(recover_first=True)
         try:
             self._states(settle=OPEN_SETTLE)
         except RelayError as e:
@@ -319,12 +315,3 @@ class KmtronicBoard(SerialRelayBoard):
             return [self._exchange(encode("status", channel, self.channels), settle)[channel]
                     for channel in range(self.channels)]
 
-    def close(self) -> None:
-        """Close the port (idempotent). Relays keep their state."""
-        with self._lock:
-            port, self._port = self._port, None
-            if port is not None:
-                try:
-                    port.close()
-                except PORT_ERRORS:
-                    pass  # a vanished port is as closed as it gets

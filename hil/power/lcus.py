@@ -64,7 +64,6 @@ from __future__ import annotations
 
 import logging
 import re
-import threading
 import time
 
 import serial
@@ -250,10 +249,7 @@ class LcusBoard(SerialRelayBoard):
         self.status_query = status_query
         self.reads_back = False
         self._tracked = [False] * self.channels
-        self._lock = threading.RLock()
-        self._port: serial.SerialBase | None = None
-        self._needs_recovery = False
-        self._port = self._open()
+        self._open_port(recover_first=False)
         try:
             self._resync()
             self._start()
@@ -426,16 +422,6 @@ class LcusBoard(SerialRelayBoard):
                    "so get() returns what this driver last commanded (all channels assumed "
                    "open at open) and a stuck relay goes unnoticed")
         return f"{self.description}, {self.channels} channels: {how}"
-
-    def close(self) -> None:
-        """Close the port (idempotent). Relays keep their state."""
-        with self._lock:
-            port, self._port = self._port, None
-            if port is not None:
-                try:
-                    port.close()
-                except PORT_ERRORS:
-                    pass  # a vanished port is as closed as it gets
 
     def __repr__(self) -> str:
         how = "reads back" if self.reads_back else "tracked, not read"

@@ -24,10 +24,7 @@ simulator in `hil.sim.numato`.
 from __future__ import annotations
 
 import re
-import threading
 import time
-
-import serial
 
 from hil.power.relay import RelayError, channel_check
 from hil.power.serialport import PORT_ERRORS, SerialRelayBoard
@@ -171,10 +168,7 @@ class NumatoBoard(SerialRelayBoard):
         self.url = url
         self.channels = check_channel_count(f"{KIND} board at {url}", channels)
         self.timeout = timeout
-        self._lock = threading.RLock()
-        self._port: serial.SerialBase | None = None
-        self._needs_recovery = False
-        self._port = self._open()
+        self._open_port(recover_first=False)
         try:
             self._resync()
             self.version()
@@ -261,12 +255,3 @@ class NumatoBoard(SerialRelayBoard):
         """The firmware version string the board reports (``ver``), e.g. '00000008'."""
         return self._exchange(encode("ver", None, self.channels))
 
-    def close(self) -> None:
-        """Close the port (idempotent). Relays keep their state."""
-        with self._lock:
-            port, self._port = self._port, None
-            if port is not None:
-                try:
-                    port.close()
-                except PORT_ERRORS:
-                    pass  # a vanished port is as closed as it gets

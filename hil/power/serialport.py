@@ -9,6 +9,7 @@ failure is a RelayError that names the board and what to check.
 from __future__ import annotations
 
 import errno
+import threading
 
 import serial
 
@@ -75,6 +76,14 @@ class SerialRelayBoard(RelayBoard):
     _port: serial.SerialBase | None = None
     _needs_recovery: bool = False
 
+    def _open_port(self, recover_first: bool = False) -> None:
+        """Open the port named by `url` (set first); with `recover_first` the first
+        exchange recovers the line (resync or drain) before trusting it."""
+        self._lock = threading.RLock()
+        self._needs_recovery = recover_first
+        self._port = None
+        self._port = self._open()
+
     def _open(self) -> serial.SerialBase:
         return open_port(self.description, self.url, self.baudrate, self.timeout)
 
@@ -86,3 +95,13 @@ class SerialRelayBoard(RelayBoard):
     def _port_failed(self, what: str, e: BaseException) -> RelayError:
         self._needs_recovery = True
         return port_failure(self.description, what, e)
+
+    def close(self) -> None:
+        """Close the port (idempotent). Relays keep their state."""
+        with self._lock:
+            port, self._port = self._port, None
+            if port is not None:
+                try:
+                    port.close()
+                except PORT_ERRORS:
+                    pass  # a vanished port is as closed as it gets
