@@ -56,7 +56,6 @@ class Evidence:
     capture_log: str = ""
     verdict: dict | None = None
     started: float = field(default_factory=time.time)
-    problems: list[str] = field(default_factory=list)  # harness errors met on the way
 
     def to_json(self) -> str:
         d = asdict(self)
@@ -103,8 +102,6 @@ class Evidence:
                     + "</p>")
         if self.pcap:
             parts.append(f"<p>capture: <code>{e(self.pcap)}</code></p>")
-        for p in self.problems:
-            parts.append(f'<p style="color:#9a6700">harness: {e(p)}</p>')
         parts.append("</div>")
         return "\n".join(parts)
 

@@ -15,6 +15,7 @@ crashed scenario left running and keeps whatever it recorded.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
 from collections.abc import Callable
@@ -61,8 +62,8 @@ class SessionRun:
     def open(self) -> SessionRun:
         self.folder.mkdir(parents=True, exist_ok=True)
         self.gateway.clock_offset()
-        self.context = Context(self.context.phone_ip, self.context.lan_subnet,
-                               clock_slack=self.gateway.clock_uncertainty + 0.002)
+        self.context = dataclasses.replace(
+            self.context, clock_slack=self.gateway.clock_uncertainty + 0.002)
         self.note("clock_slack", round(self.context.clock_slack, 6))
         host = None if self.whole_lan else self.station.phone.ip
         self.capture = self.gateway.start_capture(

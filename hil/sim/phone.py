@@ -131,8 +131,8 @@ class SimPhone:
                                f"synced={'yes' if r.synced else 'no'}\n"
                                for r in self.behaviour.records)
                 return 0, text.encode(), b""
-            if args in (["sync"], ) or (len(args) == 2 and args[0] == "share"
-                                        and args[1].isdigit()):
+            if args == ["sync"] or (len(args) == 2 and args[0] == "share"
+                                    and args[1].isdigit()):
                 if not self.running:
                     return 1, b"", b"hil-app: the app is not running\n"
                 self.actions.append(":".join(args))
