@@ -9,9 +9,12 @@ the same phases without weakening either share a scenario (the table in the READ
   sync (K3's control). K3 judges every phase before the sync; G1 judges every phase.
 - diagnostics-off: K5.   - uplink-cut: K6.   - local-data-mode: K7 (Android).
 - no-app: K8, with the capture on the whole LAN (any bench device may be the culprit).
+
+Sessions of aircraft with different phones are played at the same time (hil.pool).
 """
 
-import pytest
+from fixtures.evidence import scenario_fixture
+from hil.pool import Scenario
 
 
 def prepare(s, st, diagnostics=True, ldm=False, launch=True):
@@ -111,29 +114,11 @@ def no_app(s, st):
     st.power_off(s.act)
 
 
-@pytest.fixture
-def defaults_session(power_session):
-    return power_session("defaults", defaults)
-
-
-@pytest.fixture
-def diagnostics_off_session(power_session):
-    return power_session("diagnostics-off", diagnostics_off)
-
-
-@pytest.fixture
-def uplink_cut_session(power_session):
-    return power_session("uplink-cut", uplink_cut)
-
-
-@pytest.fixture
-def local_data_mode_session(power_session, station):
-    if station.phone.platform != "android":
-        pytest.skip(f"Local Data Mode is an Android feature; {station.phone.name} is "
-                    f"{station.phone.platform}")
-    return power_session("local-data-mode", local_data_mode)
-
-
-@pytest.fixture
-def no_app_session(power_session):
-    return power_session("no-app", no_app, whole_lan=True)
+defaults_session = scenario_fixture("defaults_session", Scenario("defaults", defaults))
+diagnostics_off_session = scenario_fixture(
+    "diagnostics_off_session", Scenario("diagnostics-off", diagnostics_off))
+uplink_cut_session = scenario_fixture("uplink_cut_session", Scenario("uplink-cut", uplink_cut))
+local_data_mode_session = scenario_fixture(
+    "local_data_mode_session", Scenario("local-data-mode", local_data_mode),
+    platforms=("android",), why="Local Data Mode is an Android feature")
+no_app_session = scenario_fixture("no_app_session", Scenario("no-app", no_app, whole_lan=True))

@@ -54,6 +54,9 @@ class Context:
     # how far an action's time (harness clock mapped onto the gateway's) may be off from
     # the capture's clock: "after the action" means after the action minus this slack
     clock_slack: float = 0.0
+    # the bench's other phones (other stations, possibly mid-session while this one is
+    # judged): on a whole-LAN capture their traffic is judged by their own sessions
+    other_phones: frozenset[str] = frozenset()
 
     def internet(self, ip: str) -> bool:
         try:
@@ -214,16 +217,20 @@ def _per_destination(flows) -> dict[str, int]:
     return out
 
 
-def _app_traffic(phase: PhaseView, ctx: Context, category_of, clients=None) -> list[str]:
-    """What left for the internet that is not the phone OS's own noise, in words."""
+def _app_traffic(phase: PhaseView, ctx: Context, category_of, clients=None,
+                 exclude=frozenset()) -> list[str]:
+    """What left for the internet that is not the phone OS's own noise, in words.
+
+    Only from `clients` when given; never from the hosts in `exclude`.
+    """
     out = []
     for f in _internet_flows(phase, ctx):
-        if clients is not None and f.src not in clients:
+        if (clients is not None and f.src not in clients) or f.src in exclude:
             continue
         if not _is_dns(f) and f.category != "os":
             out.append(_flow_label(f))
     for d in phase.dns:
-        if clients is not None and d.client not in clients:
+        if (clients is not None and d.client not in clients) or d.client in exclude:
             continue
         if d.qname and category_of(d.qname) != "os":
             out.append(f"lookup of {d.qname} by {d.client} at {d.ts:.3f}")
@@ -341,11 +348,13 @@ def k8_nothing_without_app(app_closed: PhaseView, app_open: PhaseView, ctx: Cont
                            category_of) -> Verdict:
     """K8: aircraft and controller powered, app closed: no bench device sends anything.
 
-    Judged on everything the gateway saw on its LAN (phones' OS noise aside). Control:
-    once the app is launched, its traffic is seen and answered.
+    Judged on everything the gateway saw on its LAN (phones' OS noise aside) except the
+    bench's other phones (`ctx.other_phones`): they belong to other stations, whose
+    sessions may run at the same time and whose own K8 judges them. Control: once the app
+    is launched, its traffic is seen and answered.
     """
     claim = "K8"
-    leaks = _app_traffic(app_closed, ctx, category_of)
+    leaks = _app_traffic(app_closed, ctx, category_of, exclude=ctx.other_phones)
     if leaks:
         return Verdict(claim, FAIL, tuple(f"with the app closed: {x}" for x in leaks))
     back = _answered(app_open, ctx, ctx.phone_ip)
@@ -354,7 +363,9 @@ def k8_nothing_without_app(app_closed: PhaseView, app_open: PhaseView, ctx: Cont
             "control failed: after launching the app no traffic of it was seen; the silence "
             "before proves nothing",))
     return Verdict(claim, PASS, (
-        "with the app closed: nothing from the aircraft, the controller or the app",
+        "with the app closed: nothing from the aircraft, the controller or the app"
+        + (f" (the bench's other phones, {', '.join(sorted(ctx.other_phones))}, are judged "
+           "by their own stations)" if ctx.other_phones else ""),
         f"control: after launching the app, {_flow_label(back[0])}"), tuple(back))
 
 

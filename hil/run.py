@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -25,11 +26,11 @@ from typing import Any
 from hil.bench import ClaimsConfig
 from hil.capture.analyze import Analysis, analyze
 from hil.capture.catalog import Catalog
-from hil.capture.phases import flows_in
+from hil.capture.phases import flows_in, windows
 from hil.claims import Context, PhaseView, Verdict
 from hil.evidence import Evidence, Phase, Recorder
 from hil.remote.gateway import RemoteCapture
-from hil.station import Station
+from hil.station import Station, Stopped
 
 log = logging.getLogger("hil.run")
 
@@ -38,14 +39,18 @@ Judge = Callable[["SessionRun"], Verdict]
 
 class SessionRun:
     def __init__(self, station: Station, scenario: str, folder: Path, catalog: Catalog,
-                 whole_lan: bool = False):
+                 whole_lan: bool = False, other_phones: frozenset[str] = frozenset(),
+                 stop: threading.Event | None = None):
         self.station, self.scenario, self.folder = station, scenario, folder
         self.catalog, self.whole_lan = catalog, whole_lan
+        self.stop = stop or threading.Event()
         self.gateway = station.gateway
         self.phases: list[Phase] = []
         self.observations: dict[str, Any] = {}
         self.served: list[str] = []  # the claims judged on this session so far
-        self.context = Context(station.phone.ip, station.bench.gateway.lan_subnet)
+        # the bench's other phones: on a whole-LAN capture they are other stations' business
+        self.context = Context(station.phone.ip, station.bench.gateway.lan_subnet,
+                               other_phones=other_phones)
         self.settings: ClaimsConfig = station.bench.claims
         self._recorder = Recorder(self.phases, lambda: self.gateway.local_to_gateway(time.time()))
         self.capture: RemoteCapture | None = None
@@ -66,15 +71,23 @@ class SessionRun:
             self.context, clock_slack=self.gateway.clock_uncertainty + 0.002)
         self.note("clock_slack", round(self.context.clock_slack, 6))
         host = None if self.whole_lan else self.station.phone.ip
+        if self.whole_lan and self.context.other_phones:
+            self.note("other_phones", sorted(self.context.other_phones))
         self.capture = self.gateway.start_capture(
-            host, f"{self.station.bench.name}-{self.name}-{int(time.time() * 1000)}")
+            host, f"{self.station.bench.name}-{self.name}-{int(time.time() * 1000)}",
+            owner=self.station.phone.ip)
         return self
 
     def phase(self, name: str):
         return self._recorder.phase(name)
 
     def act(self, what: str, fn=None):
+        self._check_stop(what)
         return self._recorder.act(what, fn)
+
+    def _check_stop(self, what: str) -> None:
+        if self.stop.is_set():
+            raise Stopped(f"{self.name}: stopped before {what!r}: the run is stopping")
 
     def note(self, key: str, value: Any) -> Any:
         """Keep a fact read from a device (a log list, a media size) for the judges."""
@@ -88,7 +101,8 @@ class SessionRun:
         end = time.monotonic() + seconds
         step = max(seconds / 6, 5.0) if seconds > 10 else seconds
         while (left := end - time.monotonic()) > 0:
-            time.sleep(min(step, left))
+            if self.stop.wait(min(step, left)):
+                self._check_stop(f"the end of the {seconds:g} s observation")
             if seconds > 10 and end - time.monotonic() > 0:
                 log.info("%s: observing, %.0f s of %.0f s left", self.name,
                          end - time.monotonic(), seconds)
@@ -116,11 +130,16 @@ class SessionRun:
         if self._views is None:
             if self.analysis is None:
                 raise RuntimeError(f"{self.name}: judged before its capture was analyzed")
+            # a phase's window on the capture's clock allows for the clock slack
+            # (hil.capture.phases.windows: traffic goes to the phase that caused it)
+            spans = [(ph.start, ph.end if ph.end is not None else ph.start)
+                     for ph in self.phases]
             self._views = {}
-            for ph in self.phases:
+            for ph, (lo, hi) in zip(self.phases, windows(spans, self.context.clock_slack),
+                                    strict=True):
                 end = ph.end if ph.end is not None else ph.start
-                flows = flows_in(self.analysis.flows, ph.start, end)
-                dns = [d for d in self.analysis.dns if ph.start <= d.ts < end]
+                flows = flows_in(self.analysis.flows, lo, hi)
+                dns = [d for d in self.analysis.dns if lo <= d.ts < hi]
                 self._views[ph.name] = PhaseView(ph.name, ph.start, end, list(ph.actions),
                                                  flows, dns)
         return self._views

@@ -10,6 +10,7 @@ uplink restored, each step attempted even when an earlier one fails.
 from __future__ import annotations
 
 import logging
+import threading
 from dataclasses import dataclass, field
 
 from hil.bench import AircraftConfig, Bench, PhoneConfig
@@ -27,9 +28,20 @@ class NotReady(Exception):
     """An aircraft that did not come up within its boot window."""
 
 
+class Stopped(Exception):
+    """The run is stopping (Ctrl-C, SIGTERM): a power session gave up part-way."""
+
+
 def ssh_for_phone(phone: PhoneConfig) -> SshHost:
     s = phone.ssh
     return SshHost(s.host, s.port, s.user, s.key, s.known_hosts, role=f"phone {phone.name}")
+
+
+def open_gateway(bench: Bench) -> Gateway:
+    """The bench's gateway over an SSH connection of its own (connected on first use)."""
+    g = bench.gateway
+    return Gateway(SshHost(g.ssh.host, g.ssh.port, g.ssh.user, g.ssh.key, g.ssh.known_hosts,
+                           role="gateway"), g.lan_interface, g.capture_dir)
 
 
 def make_app(phone: PhoneConfig) -> App:
@@ -49,6 +61,7 @@ class Station:
     aircraft_power: PowerSequence = field(init=False)
     controller_power: PowerSequence = field(init=False)
     firmware: str | None = None
+    stop: threading.Event | None = None  # set: the run is stopping, give up waiting
 
     def __post_init__(self):
         name = self.config.name
@@ -78,9 +91,13 @@ class Station:
         timeout = self.boot_timeout
         try:
             act(f"wait for {self.name} link (up to {timeout:.2f} s)",
-                lambda: self.link.wait_ready(timeout, progress_every=max(timeout / 10, 0.05)))
+                lambda: self.link.wait_ready(timeout, progress_every=max(timeout / 10, 0.05),
+                                             stop=self.stop))
             self.firmware = self.link.firmware_version()
         except LinkError as e:
+            if self.stop is not None and self.stop.is_set():
+                raise Stopped(f"{self.name}: power-on interrupted: the run is stopping") \
+                    from None
             raise NotReady(f"{self.name} ({self.config.model.name}) did not come up: {e}") \
                 from None
         act(f"{self.name} ready, firmware {self.firmware}")

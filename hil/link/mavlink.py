@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import logging
 import os
+import threading
 import time
 from typing import Self
 
@@ -99,7 +100,8 @@ class MavlinkLink:
 
     # -- public API --------------------------------------------------------------------
 
-    def wait_ready(self, timeout: float, progress_every: float = 1.0) -> None:
+    def wait_ready(self, timeout: float, progress_every: float = 1.0,
+                   stop: threading.Event | None = None) -> None:
         """Return once an aircraft heartbeat (HEARTBEAT type != MAV_TYPE_GCS) arrives.
 
         Only heartbeats received after the call count: anything queued before it is
@@ -108,7 +110,8 @@ class MavlinkLink:
         line says how long it has waited and what has been heard (nothing, or the
         controller only). After ``timeout`` seconds raises ``LinkError`` naming the link,
         the URL, the timeout and either "no heartbeat at all" or "controller up but
-        aircraft silent".
+        aircraft silent". Once ``stop`` is set, raises ``LinkError`` within about 0.2 s
+        (the run is stopping).
         """
         self._check_open()
         if not timeout > 0:
@@ -127,6 +130,9 @@ class MavlinkLink:
             now = time.monotonic()
             if now >= deadline:
                 raise LinkError(self._not_ready(timeout, now, controller_last, other_messages))
+            if stop is not None and stop.is_set():
+                raise LinkError(f"{self.name}: stopped waiting for the aircraft on {self.url}: "
+                                "the run is stopping")
             if now >= next_progress:
                 self._log.info(
                     "%s: waiting for aircraft heartbeat on %s, %.1f s of %.1f s; %s",
@@ -138,7 +144,7 @@ class MavlinkLink:
                 )
                 while next_progress <= now:
                     next_progress += progress_every
-            msg = self._next_message(min(deadline, next_progress))
+            msg = self._next_message(min(deadline, next_progress, now + 0.2))
             if msg is None:
                 continue
             if msg.get_type() != "HEARTBEAT":

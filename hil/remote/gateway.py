@@ -16,8 +16,10 @@ Promises:
   from switching to the `tcpdump` user, who may not write to the capture folder. The
   filter keeps one phone (or the whole LAN) and excludes the port of the harness's own SSH
   session as the gateway sees it. tcpdump's pid is recorded on the gateway
-  (`hil-capture-<phone>.pid` in the capture folder), so a capture a crashed run left
-  behind is found and stopped by the next capture of that phone.
+  (`hil-capture-<phone>.pid` in the capture folder; a capture of the whole LAN for a
+  phone's session is `hil-capture-lan-<phone>.pid`, so several stations can capture the
+  LAN at once), so a capture a crashed run left behind is found and stopped by the next
+  capture of that phone.
 - `stop_capture` kills that pid explicitly (after checking it is still that tcpdump),
   fetches the file over SFTP (resuming after a dropped connection) and checks it against
   the gateway's own sha256; a mismatch raises and the remote file is kept. A capture file
@@ -70,6 +72,12 @@ class RemoteCapture:
     path: str
     pid: int
     started: float  # gateway clock
+    owner: str | None = None  # a LAN capture: the phone whose session it serves
+
+    @property
+    def key(self) -> str:
+        """Which capture this is, among those that may run at once on the gateway."""
+        return _capture_key(self.phone_ip, self.owner)
 
     @property
     def log_path(self) -> str:
@@ -153,7 +161,7 @@ class Gateway:
         self._offset: float | None = None
         self.clock_uncertainty = 0.0  # seconds; known once clock_offset() has run
         self._ssh_port: int | None = None
-        self._running: dict[str | None, RemoteCapture] = {}
+        self._running: dict[str, RemoteCapture] = {}  # by RemoteCapture.key
         self._made: set[str] = set()  # the phones whose table this driver wrote
 
     # -- clock -----------------------------------------------------------------------
@@ -187,8 +195,8 @@ class Gateway:
         return t + self.clock_offset()
 
     # -- capture ---------------------------------------------------------------------
-    def _state_path(self, phone_ip: str | None) -> str:
-        return posixpath.join(self.capture_dir, f"hil-capture-{phone_ip or 'lan'}.pid")
+    def _state_path(self, key: str) -> str:
+        return posixpath.join(self.capture_dir, f"hil-capture-{key}.pid")
 
     def ssh_port(self) -> int:
         """The port of the harness's SSH session as the gateway sees it (to exclude it)."""
@@ -203,13 +211,16 @@ class Gateway:
                 self._ssh_port = 22
         return self._ssh_port
 
-    def start_capture(self, phone_ip: str | None, name: str, ready_timeout: float = 10.0
-                      ) -> RemoteCapture:
-        """Start tcpdump for one phone (`None`: every device on the LAN)."""
+    def start_capture(self, phone_ip: str | None, name: str, ready_timeout: float = 10.0,
+                      owner: str | None = None) -> RemoteCapture:
+        """Start tcpdump for one phone (`None`: every device on the LAN, for the session
+        of phone `owner` if given)."""
         phone_ip = _check_ip(phone_ip)
+        owner = _check_ip(owner) if phone_ip is None else None
+        key = _capture_key(phone_ip, owner)
         if "/" in name or not name.strip(". "):
             raise GatewayError(f"capture name {name!r} must be a plain file name")
-        self._stop_stale(phone_ip)
+        self._stop_stale(key)
         if phone_ip is not None:
             self._ensure_table(phone_ip)
         path = posixpath.join(self.capture_dir, f"{name}.pcap")
@@ -226,9 +237,9 @@ class Gateway:
         except ValueError:
             raise GatewayError(f"{self.ssh.where}: starting tcpdump printed {res.text!r}, "
                                "not a pid") from None
-        cap = RemoteCapture(phone_ip, path, pid, started=0.0)
-        self.ssh.run(["tee", self._state_path(phone_ip)], stdin=f"{pid} {path}\n".encode())
-        self._running[phone_ip] = cap
+        cap = RemoteCapture(phone_ip, path, pid, started=0.0, owner=owner)
+        self.ssh.run(["tee", self._state_path(key)], stdin=f"{pid} {path}\n".encode())
+        self._running[key] = cap
         deadline = time.monotonic() + ready_timeout
         while True:
             text = self.ssh.run(["cat", cap.log_path], check=False, idempotent=True).text
@@ -375,26 +386,27 @@ class Gateway:
             time.sleep(0.02)
 
     def _forget(self, cap: RemoteCapture) -> None:
-        if self._running.get(cap.phone_ip) is cap:
-            del self._running[cap.phone_ip]
-        state = self._state_path(cap.phone_ip)
+        if self._running.get(cap.key) is cap:
+            del self._running[cap.key]
+        state = self._state_path(cap.key)
         text = self.ssh.run(["cat", state], check=False, idempotent=True).text
         if text.split()[:1] == [str(cap.pid)]:
             self.ssh.run(["rm", "-f", state], check=False)
 
-    def _stop_stale(self, phone_ip: str | None) -> str | None:
-        """Stop a capture of this phone that an earlier run left running; say what it did."""
-        if phone_ip in self._running:
-            raise GatewayError(f"{self.ssh.where}: a capture of {phone_ip or 'the LAN'} is "
-                               f"already running ({self._running[phone_ip].path})")
-        state = self._state_path(phone_ip)
+    def _stop_stale(self, key: str) -> str | None:
+        """Stop the capture `key` (a phone, or the LAN) an earlier run left running; say
+        what it did."""
+        if key in self._running:
+            raise GatewayError(f"{self.ssh.where}: a capture of {key} is already running "
+                               f"({self._running[key].path})")
+        state = self._state_path(key)
         res = self.ssh.run(["cat", state], check=False, idempotent=True)
         if res.status != 0:
             return None
         parts = res.text.split(maxsplit=1)
         done = None
         if len(parts) == 2 and parts[0].isdigit():
-            stale = RemoteCapture(phone_ip, parts[1].strip(), int(parts[0]), 0.0)
+            stale = RemoteCapture(None, parts[1].strip(), int(parts[0]), 0.0)
             if self._is_capture(stale.pid, stale.path):
                 self._kill(stale)
                 done = (f"stopped a capture left running by an earlier run (pid {stale.pid}, "
@@ -470,14 +482,15 @@ class Gateway:
         """Start of a run: stop the captures (of these phones and of the whole LAN) and
         remove the nft tables (of these phones) an earlier run left; say what it did."""
         done = []
-        what = self._stop_stale(None)
+        what = self._stop_stale(_capture_key(None, None))
         if what:
             done.append(f"LAN: {what}")
         for ip in phone_ips:
             ip = _check_ip(ip)
-            what = self._stop_stale(ip)
-            if what:
-                done.append(f"{ip}: {what}")
+            for key in (_capture_key(ip, None), _capture_key(None, ip)):
+                what = self._stop_stale(key)
+                if what:
+                    done.append(f"{key}: {what}")
             if ip not in self._running and nft_table(ip) in self._tables():
                 cut = self.is_cut(ip)
                 self.ssh.run(["nft", "delete", "table", NFT_FAMILY, nft_table(ip)])
@@ -486,6 +499,11 @@ class Gateway:
                 log.warning("%s: %s", self.ssh.where, msg)
                 done.append(f"{ip}: {msg}")
         return done
+
+
+def _capture_key(phone_ip: str | None, owner: str | None) -> str:
+    """`10.20.0.31` (a phone), `lan-10.20.0.31` (the LAN for its session), `lan`."""
+    return phone_ip or (f"lan-{owner}" if owner else "lan")
 
 
 class _NoSftp(Exception):

@@ -198,7 +198,9 @@ class SimBench:
     def _contact(self, channel: int, closed: bool, t: float) -> None:
         inp = self.inputs.get(channel)
         if inp is not None:
-            inp.contact(closed, t)
+            ignored = inp.contact(closed, t)
+            if ignored:
+                log.warning("sim device on relay channel %d: %s; ignored", channel, ignored)
 
     def _linked_fn(self, aircraft):
         pairs = [(self.inputs[a.power.relay], self.inputs[a.controller.relay])

@@ -23,19 +23,21 @@ class SimPowerInput:
     _pressed_at: float | None = None
     _short_released_at: float | None = None
 
-    def contact(self, closed: bool, t: float) -> None:
+    def contact(self, closed: bool, t: float) -> str | None:
+        """Feed one contact change; return why a press did nothing (None otherwise)."""
         if self.sequence == "switch":
             self._set(closed, t)
-            return
+            return None
         if closed:
             self._pressed_at = t
-            return
+            return None
         if self._pressed_at is None:
-            return
+            return None
         held = t - self._pressed_at
         short_max = (self.timing.short + self.timing.long) / 2
         long_min = 0.75 * self.timing.long
         gap_max = 3 * self.timing.gap + 0.05
+        ignored = None
         if held < short_max:
             self._short_released_at = t
         elif held >= long_min and self._short_released_at is not None \
@@ -43,8 +45,17 @@ class SimPowerInput:
             self._set(not self.powered, t)
             self._short_released_at = None
         else:
+            if held < long_min:
+                ignored = (f"a press of {held * 1000:.0f} ms is neither short (under "
+                           f"{short_max * 1000:.0f} ms) nor long (from {long_min * 1000:.0f} ms)")
+            elif self._short_released_at is None:
+                ignored = "a long press without a short press before it"
+            else:
+                ignored = (f"a long press {1000 * (self._pressed_at - self._short_released_at):.0f}"
+                           f" ms after the short one (at most {gap_max * 1000:.0f} ms)")
             self._short_released_at = None
         self._pressed_at = None
+        return ignored
 
     def _set(self, on: bool, t: float) -> None:
         if on and not self.powered:

@@ -13,7 +13,7 @@ from capture_frames import Tcp, fragments, quic_initial, to_ipv6, udp
 from hil.capture.analyze import Analysis, DnsRecord, Flow, analyze
 from hil.capture.catalog import Catalog
 from hil.capture.pcap import PcapWriter
-from hil.capture.phases import flows_in
+from hil.capture.phases import flows_in, windows
 from hil.sim import packets as pk
 from hil.sim import traffic
 
@@ -350,3 +350,11 @@ def test_quic_flows_are_marked_and_get_no_guessed_name():
         (True, None, None, None, None, "unknown"),
         (False, None, None, None, None, "unknown"),
     ]  # fmt: skip
+
+
+def test_phase_windows_move_earlier_by_the_clock_slack():
+    phases = [(10.0, 20.0), (20.0, 30.0), (30.0, 31.0)]
+    assert windows(phases, 0.0) == phases
+    # traffic up to 5 ms before a phase's stamped start is that phase's; the last keeps
+    # its end, so no traffic of the session falls outside every window
+    assert windows(phases, 0.005) == [(9.995, 19.995), (19.995, 29.995), (29.995, 31.0)]

@@ -1,5 +1,6 @@
 """The pure judges: every verdict path of K4-K6, on hand-made flows."""
 
+import dataclasses
 import ipaddress
 from dataclasses import dataclass
 
@@ -186,6 +187,21 @@ def test_k7_and_k8_allow_os_noise_only():
     assert v.status == "fail" and "10.20.0.200" in v.reasons[0]
     assert claims.k8_nothing_without_app(phase("closed", noise), back, CTX, os_or).status \
         == "pass"
+
+
+def test_k8_leaves_other_stations_phones_to_their_own_sessions():
+    other = "10.20.0.32"
+    theirs = F(src=other, category="diagnostics", bytes_up=12000, packets_down=5)
+    their_dns = D(0.2, "statistical-report.djiservice.org", client=other)
+    closed = phase("closed", theirs, dns=[their_dns])
+    back = phase("open", NFZ)
+    assert claims.k8_nothing_without_app(closed, back, CTX, os_or).status == "fail"
+    ctx = dataclasses.replace(CTX, other_phones=frozenset({other}))
+    v = claims.k8_nothing_without_app(closed, back, ctx, os_or)
+    assert v.status == "pass" and other in v.reasons[0]
+    aircraft = F(src="10.20.0.200", category="flightlog", bytes_up=150_000, packets_down=5)
+    v = claims.k8_nothing_without_app(phase("closed", theirs, aircraft), back, ctx, os_or)
+    assert v.status == "fail" and "10.20.0.200" in v.reasons[0] and len(v.reasons) == 1
 
 
 def test_g1_budget_and_control():

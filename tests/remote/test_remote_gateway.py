@@ -265,6 +265,20 @@ def test_a_stale_capture_of_a_crashed_run_is_stopped_and_kept(gw, tmp_path, capl
     assert not (sim.root / "var/tmp/hil/hil-capture-10.20.0.31.pid").exists()
 
 
+def test_lan_captures_of_two_stations_run_at_once_and_a_crashed_one_is_found(gw, tmp_path):
+    sim, gateway, _ = gw
+    other = Gateway(gateway.ssh, "wlan0", "/var/tmp/hil")  # another worker's driver
+    a = gateway.start_capture(None, "lan-a", owner=PHONE)
+    b = other.start_capture(None, "lan-b", owner="10.20.0.32")
+    assert sorted(sim.captures) == sorted([a.pid, b.pid])  # neither stopped the other
+    n = len(deliver_lookup(sim))
+    assert analyze(other.stop_capture(b, tmp_path / "b.pcap")).packets == n
+    # a run that crashed with `a` running: the next run's reconcile stops it
+    nxt = Gateway(gateway.ssh, "wlan0", "/var/tmp/hil")
+    done = nxt.reconcile([PHONE])
+    assert not sim.captures and any(f"lan-{PHONE}" in d for d in done), done
+
+
 def test_a_deleted_capture_is_a_clear_error(gw, tmp_path):
     sim, gateway, _ = gw
     cap = gateway.start_capture(PHONE, "gone")

@@ -36,6 +36,20 @@ def test_button_patterns_that_do_nothing():
     assert not inp.powered
 
 
+def test_an_ignored_press_says_why():
+    inp = SimPowerInput("button", T, boot_time=0)
+    assert inp.contact(True, 0.0) is None
+    why = inp.contact(False, 1.5)  # between short (< 1.25 s) and long (>= 1.65 s)
+    assert why == \
+        "a press of 1500 ms is neither short (under 1250 ms) nor long (from 1650 ms)"
+    inp.contact(True, 2.0)
+    assert inp.contact(False, 4.2) == "a long press without a short press before it"
+    t = press(inp, 5.0, 0.3)
+    inp.contact(True, t + 5.0)
+    assert "after the short one" in inp.contact(False, t + 7.2)
+    assert not inp.powered
+
+
 def test_switch_follows_the_contact():
     inp = SimPowerInput("switch", T, boot_time=1)
     inp.contact(True, 0.0)
