@@ -170,6 +170,11 @@ class SessionPool:
                     f"the {scenario.name} session of {aircraft} failed earlier in this run: "
                     f"{e}") from None
 
+    def threads(self) -> list[threading.Thread]:
+        """The pool's worker threads (alive until `stop()` returns)."""
+        with self._lock:
+            return [w.thread for w in self._workers.values()]
+
     def playing(self) -> list[SessionRun]:
         """The sessions being played right now (one at most per worker)."""
         with self._lock:

@@ -239,10 +239,11 @@ class SimBench:
 
     def _world_loop(self) -> None:
         while not self._stop.is_set():
-            now = time.time()
-            self._aircraft_tick(now)
+            self._aircraft_tick(time.time())
             for phone in self.phones.values():
-                phone.tick(now)
+                # each phone reads the clock itself: building another phone's upload
+                # takes a while, and a request must never be stamped before its cause
+                phone.tick(time.time())
             nxt = self.air.deliver_due(time.time())
             wait = 0.002 if nxt is None else min(0.002, max(0.0, nxt - time.time()))
             self._stop.wait(wait)

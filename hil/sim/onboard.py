@@ -39,8 +39,10 @@ class FlightLog:
 
 @dataclass
 class Onboard:
-    photo_size: int = 2_000_000
-    video_bytes_per_s: int = 1_000_000  # per real second; the bench scales time
+    # Smaller than a real DJI file (5-10 MB), large beside everything else the app sends:
+    # the simulated phones build every packet in Python, four of them at once.
+    photo_size: int = 500_000
+    video_bytes_per_s: int = 250_000  # per real second; the bench scales time
     log_size: int = 150_000
     records_logs: bool = True  # fault no_local_log: False
     card_used: float = 1234.5 * MIB  # bytes already on the card

@@ -12,6 +12,7 @@ supported_versions ...), a Server Hello flight, and opaque application data.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import random as _random
 import socket
@@ -56,12 +57,17 @@ def internet_checksum(data: bytes) -> int:
     """The 16-bit ones' complement checksum of RFC 1071."""
     if len(data) % 2:
         data += b"\x00"
-    total = sum(struct.unpack(f"!{len(data) // 2}H", data))
-    while total >> 16:
-        total = (total & 0xFFFF) + (total >> 16)
+    # The ones' complement sum of the 16-bit words is the number the bytes spell, modulo
+    # 0xFFFF (as 2**16 = 1 modulo 0xFFFF), except that a non-zero sum folds to 0xFFFF,
+    # never 0. One big-integer remainder instead of a word loop: the simulated phones
+    # build tens of thousands of segments a second when four of them upload at once.
+    total = int.from_bytes(data, "big") % 0xFFFF
+    if total == 0 and data.strip(b"\x00"):
+        total = 0xFFFF
     return ~total & 0xFFFF
 
 
+@functools.lru_cache(maxsize=256)
 def mac_bytes(mac: str) -> bytes:
     """``"02:00:00:00:00:01"`` (or with ``-``) as 6 bytes."""
     raw = bytes.fromhex(mac.replace(":", "").replace("-", ""))

@@ -8,7 +8,6 @@ scenarios, and the tests read the relay board and the recorded phases afterwards
 from __future__ import annotations
 
 import dataclasses
-import threading
 import time
 from pathlib import Path
 
@@ -167,7 +166,7 @@ def test_stop_interrupts_a_running_session_cancels_the_rest_and_leaves_all_off(
     with pytest.raises(Stopped, match="cancelled"):
         pool.session("spark", WINDOW)
     assert not board.get(cfg.power.relay) and not board.get(cfg.controller.relay)
-    assert not [t for t in threading.enumerate() if t.name.startswith("hil-pixel-spark")]
+    assert pool.threads() and not any(t.is_alive() for t in pool.threads())
 
 
 def _actions(pool):
