@@ -122,8 +122,12 @@ class SessionPool:
                  parallel: bool = True,
                  make_gateway: Callable[[Bench], Gateway] = open_gateway,
                  make_link: Callable[[str, str], MavlinkLink] = MavlinkLink,
-                 make_application: Callable = make_app):
+                 make_application: Callable = make_app,
+                 waiting: Callable[[], None] | None = None):
         self.bench, self.board, self.catalog, self.folder = bench, board, catalog, folder
+        # called about every 0.2 s while session() waits: the caller's chance to do what
+        # must happen on its own thread (write the workers' log lines, say)
+        self.waiting = waiting
         self.parallel = parallel
         self._make_gateway, self._make_link, self._make_app = \
             make_gateway, make_link, make_application
@@ -156,6 +160,8 @@ class SessionPool:
             try:
                 return future.result(timeout=0.2)
             except FutureTimeout:
+                if self.waiting is not None:
+                    self.waiting()
                 continue
             except CancelledError:
                 raise Stopped(f"{aircraft}: the {scenario.name} session was cancelled: the "
