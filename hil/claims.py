@@ -71,8 +71,12 @@ class Context:
 
 def _flow_label(f) -> str:
     name = f.server_name or "?"
-    return (f"{f.proto} {f.src}:{f.sport} -> {f.dst}:{f.dport} {name} [{f.category}] "
-            f"up {f.bytes_up} B / down {f.bytes_down} B")
+    label = (f"{f.proto} {f.src}:{f.sport} -> {f.dst}:{f.dport} {name} [{f.category}] "
+             f"up {f.bytes_up} B / down {f.bytes_down} B")
+    opened = getattr(f, "opened", None)  # a slice of a flow begun before this phase
+    if opened is not None and opened < f.first:
+        label += f" in this phase, on a connection open {f.first - opened:.3f} s before"
+    return label
 
 
 def _of(flows: Iterable, category: str) -> list:
@@ -259,9 +263,12 @@ def k1_no_automatic_media_upload(observe: PhaseView, share: PhaseView, ctx: Cont
               if b > limit}
     if named or volume:
         reasons = [f"media upload without a share: {_flow_label(f)}" for f in named]
+        heavy = [f for f in _internet_flows(observe, ctx)
+                 if _destination(f) in volume and f not in named]
         reasons += [f"{b} B uploaded to {d}, more than {fraction:g} of the smallest new file "
                     f"({min(m['size'] for m in media)} B)" for d, b in volume.items()]
-        return Verdict(claim, FAIL, tuple(reasons), tuple(named))
+        reasons += [f"to {_destination(f)}: {_flow_label(f)}" for f in heavy]
+        return Verdict(claim, FAIL, tuple(reasons), tuple(named + heavy))
     t_share = next((a.t for a in share.actions if a.what.startswith("share")), share.start)
     ups = [f for f in _internet_flows(share, ctx) if f.first >= t_share - ctx.clock_slack
            and f.bytes_up >= shared["size"]]

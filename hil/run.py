@@ -26,7 +26,7 @@ from typing import Any
 from hil.bench import ClaimsConfig
 from hil.capture.analyze import Analysis, analyze
 from hil.capture.catalog import Catalog
-from hil.capture.phases import flows_in, windows
+from hil.capture.phases import bounds_of, flows_between, windows
 from hil.claims import Context, PhaseView, Verdict
 from hil.evidence import Evidence, Phase, Recorder
 from hil.remote.gateway import RemoteCapture
@@ -114,7 +114,9 @@ class SessionRun:
         cap, self.capture = self.capture, None
         self.pcap = self.gateway.stop_capture(cap, self.folder / "capture.pcap")
         self.capture_log = self.gateway.capture_stats(cap)
-        self.analysis = analyze(self.pcap, self.catalog)
+        # counted per phase window too: a connection opened in one phase and used in a
+        # later one shows in that later phase with the bytes it carried there
+        self.analysis = analyze(self.pcap, self.catalog, bounds_of(self._windows()))
 
     def close(self) -> list[str]:
         """Teardown: stop a capture still running; never raises."""
@@ -130,19 +132,21 @@ class SessionRun:
         if self._views is None:
             if self.analysis is None:
                 raise RuntimeError(f"{self.name}: judged before its capture was analyzed")
-            # a phase's window on the capture's clock allows for the clock slack
-            # (hil.capture.phases.windows: traffic goes to the phase that caused it)
-            spans = [(ph.start, ph.end if ph.end is not None else ph.start)
-                     for ph in self.phases]
             self._views = {}
-            for ph, (lo, hi) in zip(self.phases, windows(spans, self.context.clock_slack),
-                                    strict=True):
+            for ph, (lo, hi) in zip(self.phases, self._windows(), strict=True):
                 end = ph.end if ph.end is not None else ph.start
-                flows = flows_in(self.analysis.flows, lo, hi)
+                flows = flows_between(self.analysis, lo, hi)
                 dns = [d for d in self.analysis.dns if lo <= d.ts < hi]
                 self._views[ph.name] = PhaseView(ph.name, ph.start, end, list(ph.actions),
                                                  flows, dns)
         return self._views
+
+    def _windows(self) -> list[tuple[float, float]]:
+        """Each phase's window on the capture's clock, allowing for the clock slack
+        (hil.capture.phases.windows: traffic goes to the phase that caused it)."""
+        spans = [(ph.start, ph.end if ph.end is not None else ph.start)
+                 for ph in self.phases]
+        return windows(spans, self.context.clock_slack)
 
     def view(self, name: str) -> PhaseView:
         return self.views()[name]

@@ -21,6 +21,13 @@ TLS handshake is encrypted, so it has no ``sni`` (only a DNS name can name it).
 With numpy installed, bulk TCP segments are counted a batch at a time
 (:mod:`hil.capture.vector`); the results are the same without it, only slower.
 
+Given ``bounds`` (capture times), :func:`analyze` also counts, for every flow that has
+packets on both sides of a bound, its packets and bytes between consecutive bounds
+(``Analysis.spans``), so that a phase of a claim test sees the bytes a long connection
+carried during that phase, not only the flows that opened in it
+(:func:`hil.capture.phases.flows_between`). This uses the per-packet engine: the
+captures of a power session are small, and the counts must be exact per packet.
+
 A truncated or corrupt capture raises :class:`~hil.capture.errors.CaptureError` with
 ``partial`` set to the :class:`Analysis` of the packets read before the damage.
 mDNS (port 5353) and LLMNR (5355) are not DNS here: only port 53 is.
@@ -28,11 +35,13 @@ mDNS (port 5353) and LLMNR (5355) are not DNS here: only port 53 is.
 
 from __future__ import annotations
 
+import bisect
 import dataclasses
 import gc
 import os
 import socket
 import struct
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import BinaryIO
 
@@ -40,7 +49,7 @@ from hil.capture.catalog import Catalog
 from hil.capture.decode import TCP, UDP, ip_header, transport, walk_ipv6_options
 from hil.capture.dns import DnsFormatError, DnsMessage, parse_message
 from hil.capture.errors import CaptureError
-from hil.capture.flows import FlowState, FlowTable, Reassembler, ip_text
+from hil.capture.flows import Direction, FlowState, FlowTable, Reassembler, ip_text
 from hil.capture.pcap import OPB, Batch, iter_batches
 
 try:
@@ -48,7 +57,7 @@ try:
 except ImportError:  # numpy is not installed: every packet goes the per-packet way
     _vector = None  # type: ignore[assignment]
 
-__all__ = ["Analysis", "DnsRecord", "Flow", "analyze"]
+__all__ = ["Analysis", "DnsRecord", "Flow", "FlowSlice", "Span", "analyze"]
 
 _V4_FIELDS = struct.Struct("!H2xHxB").unpack_from  # total length, fragment field, protocol
 
@@ -87,6 +96,27 @@ class Flow:
 
 
 @dataclass(slots=True)
+class FlowSlice(Flow):
+    """The part of a flow that fell in one window of time: ``first``/``last``, packets and
+    bytes are those of its packets in the window; ``opened`` is when the whole flow's first
+    packet was seen (before the window when the flow was already open)."""
+
+    opened: float = 0.0
+
+
+@dataclass(slots=True)
+class Span:
+    """A flow's packets between two consecutive bounds: counters as in :class:`Flow`."""
+
+    first: float
+    last: float
+    packets_up: int = 0
+    packets_down: int = 0
+    bytes_up: int = 0
+    bytes_down: int = 0
+
+
+@dataclass(slots=True)
 class DnsRecord:
     """One DNS lookup: the client's query and, when seen, the server's answer.
 
@@ -121,12 +151,20 @@ class Analysis:
     ``ignored`` counts packets that are not TCP or UDP over IP (ARP, ICMP, unsupported
     link types, fragments of datagrams never completed...): every packet is either in
     one flow's counters or ignored.
+
+    ``bounds`` are the capture times :func:`analyze` was given; ``spans`` maps the index
+    (in ``flows``) of each flow with packets on both sides of a bound to its counters per
+    interval: interval ``i`` is ``[bounds[i - 1], bounds[i])``, interval 0 everything
+    before ``bounds[0]``. A datagram put back together from fragments counts as one packet
+    there.
     """
 
     packets: int = 0
     flows: list[Flow] = field(default_factory=list)
     dns: list[DnsRecord] = field(default_factory=list)
     ignored: int = 0
+    bounds: tuple[float, ...] = ()
+    spans: dict[int, dict[int, Span]] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, object]:
         """The analysis as plain JSON-ready data."""
@@ -139,17 +177,22 @@ class Analysis:
 
 
 def analyze(
-    source: str | os.PathLike[str] | bytes | BinaryIO, catalog: Catalog | None = None
+    source: str | os.PathLike[str] | bytes | BinaryIO, catalog: Catalog | None = None,
+    bounds: Sequence[float] = (),
 ) -> Analysis:
     """Analyze the capture at path ``source`` (or given as bytes, or an open stream).
 
-    ``catalog`` classifies server names; the packaged catalog when ``None``.
+    ``catalog`` classifies server names; the packaged catalog when ``None``. ``bounds``:
+    capture times between which flows' packets and bytes are also counted (see
+    :class:`Analysis`).
     """
-    return _run(source, catalog, accelerate=True)
+    return _run(source, catalog, accelerate=True, bounds=bounds)
 
 
-def _run(source, catalog: Catalog | None, accelerate: bool) -> Analysis:
-    work = _Analyzer(catalog if catalog is not None else Catalog.load(), accelerate)
+def _run(source, catalog: Catalog | None, accelerate: bool,
+         bounds: Sequence[float] = ()) -> Analysis:  # fmt: skip
+    catalog = catalog if catalog is not None else Catalog.load()
+    work = _WindowedAnalyzer(catalog, bounds) if bounds else _Analyzer(catalog, accelerate)
     # Flows are many small long-lived objects: the cyclic garbage collector would walk
     # them over and over as they pile up. None of them is garbage until the end.
     collecting = gc.isenabled()
@@ -349,6 +392,69 @@ class _Analyzer:
             category=self._category(server_name),
             quic=bool(f.quic),
         )
+
+
+class _WindowedTable(FlowTable):
+    """A flow table that also counts each direction's packets between the bounds."""
+
+    def __init__(self, bounds: tuple[float, ...], **kw) -> None:
+        super().__init__(**kw)
+        self.bounds = bounds
+        self.windows: dict[Direction, dict[int, list]] = {}
+
+    def _count(self, ts: float, d: Direction, paylen: int) -> None:
+        i = bisect.bisect_right(self.bounds, ts)
+        per = self.windows.get(d)
+        if per is None:
+            per = self.windows[d] = {}
+        c = per.get(i)
+        if c is None:
+            per[i] = [1, paylen, ts, ts]
+            return
+        c[0] += 1
+        c[1] += paylen
+        c[2] = min(c[2], ts)
+        c[3] = max(c[3], ts)
+
+    def tcp_packet(self, ts, key, src, dst, sport, dport, flags, seq, data, p0, p1, paylen):
+        d = super().tcp_packet(ts, key, src, dst, sport, dport, flags, seq, data, p0, p1,
+                               paylen)  # fmt: skip
+        self._count(ts, d, paylen)
+        return d
+
+    def udp_packet(self, ts, key, src, dst, sport, dport, data, p0, p1, paylen):
+        d = super().udp_packet(ts, key, src, dst, sport, dport, data, p0, p1, paylen)
+        self._count(ts, d, paylen)
+        return d
+
+
+class _WindowedAnalyzer(_Analyzer):
+    """An analysis that also counts flows per interval between ``bounds`` (per packet)."""
+
+    def __init__(self, catalog: Catalog, bounds: Sequence[float]) -> None:
+        super().__init__(catalog, accelerate=False)
+        self.bounds = tuple(sorted(set(bounds)))
+        self.table = _WindowedTable(self.bounds, on_dns=self._dns, on_flow=self._name_flow)
+
+    def result(self) -> Analysis:
+        windows = self.table.windows
+        spans: dict[int, dict[int, Span]] = {}
+        for index, state in enumerate(self.table.flows):
+            up, down = windows.get(state.up, {}), windows.get(state.down, {})
+            if len(up.keys() | down.keys()) < 2:
+                continue  # all of it within one interval: the flow itself says it
+            per: dict[int, Span] = {}
+            for i in sorted(up.keys() | down.keys()):
+                u, w = up.get(i), down.get(i)
+                times = [c[k] for c in (u, w) if c is not None for k in (2, 3)]
+                per[i] = Span(min(times), max(times),
+                              u[0] if u else 0, w[0] if w else 0,
+                              u[1] if u else 0, w[1] if w else 0)  # fmt: skip
+            spans[index] = per
+        windows.clear()
+        out = super().result()
+        out.bounds, out.spans = self.bounds, spans
+        return out
 
 
 def _addresses_for_question(msg: DnsMessage) -> list[bytes]:

@@ -44,6 +44,9 @@ TOOLS = ("unshare", "nsenter", "ip", "sshd", "ssh-keygen", "tcpdump", "nft")
 MODES = ("auto", "root", "rootless")
 # faults of the simulated gateway or Wi-Fi: the netns gateway is real and has none of them
 GATEWAY_FAULTS = ("cut_ineffective", "deaf_sniffer", "aircraft_direct_uplink")
+# faults the real phone of this bench does not play (its cloud stand-ins answer one
+# request per connection)
+PHONE_FAULTS = ("media_over_open_connection",)
 START_TIMEOUT = 30.0
 
 
@@ -346,6 +349,9 @@ class NetnsBench:
             if f in GATEWAY_FAULTS:
                 raise ValueError(f"sim fault {f!r} breaks the simulated gateway or Wi-Fi; "
                                  "the netns bench's gateway is real (use benches/sim.toml)")
+            if f in PHONE_FAULTS:
+                raise ValueError(f"sim fault {f!r} needs a kept-alive connection, which the "
+                                 "netns bench's phone does not play (use benches/sim.toml)")
         self._own_dir = workdir is None
         self.dir = Path(workdir or tempfile.mkdtemp(prefix="hil-netns-bench-"))
         self.dir.mkdir(parents=True, exist_ok=True)
@@ -498,6 +504,9 @@ def check_netns_table(cfg: dict, path: str) -> dict:
         if f in GATEWAY_FAULTS:
             raise ValueError(f"bench file {path}: netns.faults[{i}]: {f!r} breaks the "
                              "simulated gateway; the netns gateway is real")
+        if f in PHONE_FAULTS:
+            raise ValueError(f"bench file {path}: netns.faults[{i}]: {f!r} needs a "
+                             "kept-alive connection, which the netns phone does not play")
     mode = cfg.get("mode", "auto")
     if mode not in MODES:
         raise ValueError(f"bench file {path}: netns.mode: {mode!r} is not one of "

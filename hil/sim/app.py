@@ -35,12 +35,19 @@ DEFAULT_LOG_SIZE = 150_000
 
 @dataclass(frozen=True)
 class Request:
-    """One request the phone makes: resolve `name`, then a TLS session with these volumes."""
+    """One request the phone makes: resolve `name`, then a TLS session with these volumes.
+
+    `keep`: a new connection is opened and left open under this label (an app's
+    keep-alive connection). `via`: the bytes go over the connection kept under this label,
+    without a new lookup or handshake (one is opened and kept when there is none).
+    """
 
     name: str
     up: int
     down: int
     purpose: str  # "nfz" | "diagnostics" | "flightlog" | "media" | "unknown" | "os"
+    keep: str | None = None
+    via: str | None = None
 
 
 @dataclass(frozen=True)
@@ -123,7 +130,7 @@ class AppBehaviour:
         self._online = online
 
         if self._nfz_due is not None and now >= self._nfz_due:
-            out.append(Request(NFZ, 1_500, 30_000, "nfz"))
+            out.append(Request(NFZ, 1_500, 30_000, "nfz", keep=self._nfz_keep()))
             self._nfz_due = now + self.s(8.0) if inp.cut else None  # retried until through
         if self._diag_due is not None and now >= self._diag_due:
             self._diag_due = None
@@ -167,14 +174,22 @@ class AppBehaviour:
             return []
         return [Request(FLIGHTLOG, sum(r.size for r in pending), 1_000, "flightlog")]
 
+    def _nfz_keep(self) -> str | None:
+        """Fault media_over_open_connection: the no-fly-zone connection stays open."""
+        return "nfz" if "media_over_open_connection" in self.faults else None
+
     def _media(self, now: float, inp: AppInputs, linked: bool, ldm: bool) -> list[Request]:
-        """Fault auto_media_upload: each new photo or video goes to SkyPixel after 1 s."""
+        """Fault auto_media_upload: each new photo or video goes to SkyPixel after 1 s.
+        Fault media_over_open_connection: each goes, after 1 s, through the no-fly-zone
+        connection the app opened at power-on (no new lookup, no new server name)."""
         if not linked or self._media_seen is None:
             return []
         for item in inp.media[self._media_seen:]:
-            if "auto_media_upload" in self.faults and not ldm:
+            if self.faults & {"auto_media_upload", "media_over_open_connection"} and not ldm:
                 self._media_due.append((now + self.s(1.0), item))
         self._media_seen = len(inp.media)
         due = [item for t, item in self._media_due if now >= t]
         self._media_due = [(t, item) for t, item in self._media_due if now < t]
+        if "media_over_open_connection" in self.faults:
+            return [Request(NFZ, item.size, 500, "media", via="nfz") for item in due]
         return [Request(SHARE, item.size, 4_000, "media") for item in due]

@@ -9,6 +9,8 @@ traffic must end in an ERROR (its control fails), and none may pass.
 # name -> (the claim it must make fail, what the simulated bench does wrong)
 FAULTS: dict[str, tuple[str, str]] = {
     "auto_media_upload": ("K1", "the app uploads every new photo and video to SkyPixel"),
+    "media_over_open_connection": ("K1", "the app keeps its no-fly-zone connection open "
+                                         "and pushes every new photo and video through it"),
     "no_local_log": ("K2", "the aircraft records no flight log"),
     "logs_upload_without_sync": ("K3", "the app uploads flight records without a sync"),
     "no_diagnostics": ("K4", "the app never sends diagnostics"),

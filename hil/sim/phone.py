@@ -72,10 +72,23 @@ class NetHost:
         self._ports = itertools.cycle(range(40000, 60000))
         self._txids = itertools.cycle(range(1, 65536))
         self.sent: list[tuple[float, str, bool]] = []  # (time, name, reached), for debugging
+        self._kept: dict[str, traffic.KeptConnection] = {}
 
-    def request(self, t: float, name: str, up: int, down: int) -> None:
-        """One request at `t`; with the uplink cut only the unanswered lookup goes out."""
+    def request(self, t: float, name: str, up: int, down: int, keep: str | None = None,
+                via: str | None = None) -> None:  # fmt: skip
+        """One request at `t`; with the uplink cut only the unanswered lookup goes out.
+
+        `keep`, `via` (see hil.sim.app.Request): open a connection and keep it open under
+        a label; send over the connection kept under a label.
+        """
         reached = not self.gateway.is_cut(self.ip)
+        kept = self._kept.get(via) if via else None
+        if kept is not None:
+            if reached:  # (over a cut uplink the model sends nothing on it: not modelled)
+                self.air.send(kept.send(t, up, down), self.ip, server_ip(name))
+            self.sent.append((t, name, reached))
+            return
+        keep = keep or via
         ip = server_ip(name)
         frames = traffic.dns_lookup(t, self.ip, self.mac, RESOLVER_IP, GATEWAY_MAC, name, ip,
                                     answered=reached, sport=next(self._ports),
@@ -85,8 +98,14 @@ class NetHost:
         if not reached:
             return
         start = frames[-1][0] + 0.0005
-        frames = traffic.tls_session(start, self.ip, self.mac, next(self._ports), ip,
-                                     GATEWAY_MAC, name, up, down, reachable=True, rtt=self.rtt)
+        if keep:
+            frames, self._kept[keep] = traffic.tls_open(
+                start, self.ip, self.mac, next(self._ports), ip, GATEWAY_MAC, name, up, down,
+                rtt=self.rtt)
+        else:
+            frames = traffic.tls_session(start, self.ip, self.mac, next(self._ports), ip,
+                                         GATEWAY_MAC, name, up, down, reachable=True,
+                                         rtt=self.rtt)
         self.air.send(frames, self.ip, ip)
 
 
@@ -147,4 +166,4 @@ class SimPhone:
             inputs = AppInputs(self.running, self.linked(), self.gateway.is_cut(self.ip),
                                dict(self.settings), media, log_size, actions)
         for req in self.behaviour.tick(now, inputs):
-            self.net.request(now, req.name, req.up, req.down)
+            self.net.request(now, req.name, req.up, req.down, req.keep, req.via)

@@ -31,7 +31,8 @@ from hil.sim.packets import (
     udp_frame,
 )
 
-__all__ = ["MSS", "Frames", "dns_lookup", "server_flight_size", "tls_session"]
+__all__ = ["MSS", "Frames", "KeptConnection", "dns_lookup", "server_flight_size", "tls_open",
+           "tls_session"]
 
 Frames = list[tuple[float, bytes]]
 
@@ -197,18 +198,69 @@ def tls_session(
             conv.last_dir = None  # timestamp from conv.t, not from the previous frame
             conv.send("c", SYN, options=syn_options)
         return conv.frames
-    up = tls_application_data(up_bytes, seed=sport)
-    down = tls_application_data(down_bytes, seed=sport + 1)
+    _handshake(conv, sni, sport, up_bytes, down_bytes)
+    conv.send("c", FIN | ACK)
+    conv.send("s", FIN | ACK)
+    conv.send("c", ACK)
+    return conv.frames
+
+
+def _handshake(conv: _Conversation, sni: str | None, sport: int, up_bytes: int,
+               down_bytes: int) -> None:  # fmt: skip
+    syn_options = mss_option(MSS)
     conv.send("c", SYN, options=syn_options)
     conv.send("s", SYN | ACK, options=syn_options)
     conv.send("c", ACK)
     conv.stream("c", tls_client_hello(sni))
     conv.stream("s", _server_flight(sport))
+    _exchange(conv, up_bytes, down_bytes, sport)
+
+
+def _exchange(conv: _Conversation, up_bytes: int, down_bytes: int, seed: int) -> None:
+    up = tls_application_data(up_bytes, seed=seed)
+    down = tls_application_data(down_bytes, seed=seed + 1)
     if up:
         conv.stream("c", up)
     if down:
         conv.stream("s", down)
-    conv.send("c", FIN | ACK)
-    conv.send("s", FIN | ACK)
-    conv.send("c", ACK)
-    return conv.frames
+
+
+class KeptConnection:
+    """An HTTPS connection of :func:`tls_open`, still open: more requests go over it."""
+
+    def __init__(self, conv: _Conversation, sport: int) -> None:
+        self._conv, self._seed = conv, sport
+
+    def send(self, t: float, up_bytes: int, down_bytes: int) -> Frames:
+        """The frames of one more request on the connection, from ``t`` (or just after
+        its last frame): ``up_bytes`` of application data up, then ``down_bytes`` down,
+        counted as in :func:`tls_session`. No new handshake: no new server name."""
+        conv = self._conv
+        mark = len(conv.frames)
+        conv.t = max(t, conv.frames[-1][0] + _GAP)
+        conv.last_dir = None  # timestamp from conv.t, not from the previous frame
+        self._seed += 2
+        _exchange(conv, up_bytes, down_bytes, self._seed)
+        return conv.frames[mark:]
+
+
+def tls_open(
+    t: float,
+    client_ip: str,
+    client_mac: str,
+    sport: int,
+    server_ip: str,
+    gw_mac: str,
+    sni: str | None,
+    up_bytes: int,
+    down_bytes: int,
+    rtt: float = 0.002,
+) -> tuple[Frames, KeptConnection]:
+    """Like a reachable :func:`tls_session`, but the connection is left open (no FIN), as
+    an app's keep-alive connection is: the frames so far, and the connection to send more
+    requests over with :meth:`KeptConnection.send`."""
+    if rtt <= 0:
+        raise ValueError(f"rtt must be positive, got rtt={rtt}")
+    conv = _Conversation(t, rtt, (client_ip, client_mac, sport), (server_ip, gw_mac, 443))
+    _handshake(conv, sni, sport, up_bytes, down_bytes)
+    return list(conv.frames), KeptConnection(conv, sport)

@@ -54,7 +54,9 @@ def test_app_traffic_crosses_the_namespaces_and_tcpdump_captures_it(world, gatew
 
     seen = sessions(world, SPARK_PHONE.ip, t0)  # what reached the internet box
     assert {e["sni"] for e in seen} >= {NFZ, DIAGNOSTICS}
-    assert all(e["up"] >= 1_500 for e in seen)
+    # the app's requests carried their volumes (Android's connectivity check, 300 B every
+    # 60 s of model time, may fall in the window too)
+    assert all(e["up"] >= 1_500 for e in seen if e["sni"] in (NFZ, DIAGNOSTICS)), seen
     result = analyze(pcap, Catalog.load())
     names = {f.server_name: f for f in result.flows if f.server_name}
     assert names[NFZ].name_source == "sni" and names[NFZ].category == "nfz"

@@ -1,7 +1,7 @@
 """The simulator's pure models: button presses, and the app's behaviour per fault."""
 
 from hil.models import ButtonTiming
-from hil.sim.app import DIAGNOSTICS, NFZ, AppBehaviour, AppInputs
+from hil.sim.app import DIAGNOSTICS, NFZ, AppBehaviour, AppInputs, MediaItem
 from hil.sim.power import SimPowerInput
 
 T = ButtonTiming(short=0.3, gap=0.3, long=2.2)
@@ -100,3 +100,28 @@ def test_time_scale_and_android_noise():
     sent = run(AppBehaviour(0.01, "android"), linked_at(0.0), until=1.3, step=0.005)
     assert sent[0][1] == NFZ and abs(sent[0][0] - 0.01) < 0.006
     assert "connectivitycheck.gstatic.com" in names(sent)
+
+
+def test_media_over_the_open_no_fly_zone_connection():
+    """Fault media_over_open_connection: the NFZ connection is kept, each new photo goes
+    through it; without the fault nothing is kept and no media leaves on its own."""
+    photo = MediaItem(1, 500_000)
+
+    def inputs(t):
+        return AppInputs(True, True, False, {}, (photo,) if t >= 5 else ())
+
+    def requests(beh):
+        out, t = [], 0.0
+        while t <= 10:
+            out += [(t, r) for r in beh.tick(t, inputs(t))]
+            t += 0.5
+        return out
+
+    sent = requests(AppBehaviour(1.0, "ios", frozenset({"media_over_open_connection"})))
+    nfz = [r for _, r in sent if r.purpose == "nfz"]
+    media = [(t, r) for t, r in sent if r.purpose == "media"]
+    assert [r.keep for r in nfz] == ["nfz"]
+    assert [(t, r.name, r.up, r.via) for t, r in media] == [(6.0, NFZ, 500_000, "nfz")]
+    plain = requests(AppBehaviour(1.0, "ios"))
+    assert all(r.keep is None and r.via is None for _, r in plain)
+    assert not [r for _, r in plain if r.purpose == "media"]

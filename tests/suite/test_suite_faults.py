@@ -28,6 +28,7 @@ IOS = {"phantom4pro"}  # its phone is an iPhone: K7 (Local Data Mode) is skipped
 EXPECTED: dict[str | None, dict[str, str]] = {
     None: {},
     "auto_media_upload": {"K1": "fail"},
+    "media_over_open_connection": {"K1": "fail"},
     "no_local_log": {"K2": "fail"},
     "logs_upload_without_sync": {"K3": "fail"},
     "no_diagnostics": {"K4": "fail"},
