@@ -112,6 +112,9 @@ class BenchPower:
         with ThreadPoolExecutor(max(1, len(self.bench.aircraft))) as pool:
             list(pool.map(self.heard, self.bench.aircraft))  # listen to every link at once
         lines = []
+        if not getattr(self.board, "reads_back", True):
+            lines.append(f"{self.board.description} cannot report its relays: the states "
+                         "below are the ones this command set (tracked), not read back")
         for ch in range(self.bench.relay.channels):
             closed = self.board.get(ch)
             dev = owners.get(ch)

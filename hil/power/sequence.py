@@ -1,7 +1,9 @@
 """Power sequences: how a relay channel turns one device on and off.
 
 - `switch`: the channel carries the device's power (a battery eliminator). On closes it,
-  off opens it; `cycle` opens, waits `off_time`, closes.
+  off opens it; a close after an open waits until the channel has been open `off_time`
+  seconds (a device powered straight back on may not reset), so `cycle` opens, waits
+  `off_time`, closes.
 - `button`: the channel is wired across a DJI power button. Both on and off are a short
   press, a pause, then a long press; a press always ends with the contact open, even when
   interrupted (Ctrl-C, an exception), so a button is never left held.
@@ -24,10 +26,12 @@ log = logging.getLogger("hil.power")
 
 class PowerSequence:
     def __init__(self, board: RelayBoard, cfg: PowerConfig, name: str,
-                 sleep: Callable[[float], None] = time.sleep):
+                 sleep: Callable[[float], None] = time.sleep,
+                 clock: Callable[[], float] = time.monotonic):  # fmt: skip
         self.board, self.cfg, self.name = board, cfg, name
-        self.sleep = sleep
+        self.sleep, self.clock = sleep, clock
         self.powered: bool | None = None
+        self._opened_at: float | None = None  # switch: when this sequence last opened it
 
     def __repr__(self) -> str:
         return f"<PowerSequence {self.name} {self.cfg.sequence} ch{self.cfg.relay}>"
@@ -36,6 +40,7 @@ class PowerSequence:
         log.info("%s: power on (%s, relay channel %d)", self.name, self.cfg.sequence,
                  self.cfg.relay)
         if self.cfg.sequence == "switch":
+            self._wait_off_time()
             self.board.set(self.cfg.relay, True)
         elif self.powered is not True:
             self._button_pattern()
@@ -46,14 +51,27 @@ class PowerSequence:
                  self.cfg.relay)
         if self.cfg.sequence == "switch":
             self.board.set(self.cfg.relay, False)
+            self._opened_at = self.clock()
         elif self.powered is not False:
             self._button_pattern()
         self.powered = False
 
     def cycle(self) -> None:
         self.off()
-        self.sleep(self.cfg.off_time)
-        self.on()
+        if self.cfg.sequence == "switch":
+            self.on()  # waits the off-time
+        else:
+            self.sleep(self.cfg.off_time)
+            self.on()
+
+    def _wait_off_time(self) -> None:
+        if self._opened_at is None:
+            return
+        left = self.cfg.off_time - (self.clock() - self._opened_at)
+        if left > 0:
+            log.info("%s: off for %.1f s more before power on (off_time %.1f s)", self.name,
+                     left, self.cfg.off_time)
+            self.sleep(left)
 
     def release(self) -> None:
         """Leave the contact open whatever the device's state (the safe relay state)."""

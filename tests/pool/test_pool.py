@@ -47,13 +47,25 @@ def test_one_worker_per_phone_operators_together_or_one_in_all():
 # -- on the simulated bench --------------------------------------------------------------
 
 @pytest.fixture(scope="module")
-def sim():
+def simulator():
     s = SimBench(SIM)
-    bench = s.start()
+    s.start()
     try:
-        yield bench
+        yield s
     finally:
         s.stop()
+
+
+@pytest.fixture(scope="module")
+def sim(simulator):
+    """The resolved bench the simulator serves."""
+    return benchmod.load(simulator.resolved_path)
+
+
+def spark_powered(simulator) -> dict[str, bool]:
+    """Whether the simulated Spark and its controller are powered (the devices, not the
+    relay: a button channel is open whether the device is on or off)."""
+    return {k: v for k, v in simulator.powered().items() if k.startswith("spark")}
 
 
 @pytest.fixture
@@ -108,7 +120,7 @@ def test_aircraft_of_different_phones_play_at_once_unless_told_not_to(make_pool,
     assert a.analysis is not None and b.analysis is not None  # captured and analyzed
 
 
-def test_a_failed_session_is_raised_once_then_named(make_pool, board, sim):
+def test_a_failed_session_is_raised_once_then_named(make_pool, board, sim, simulator):
     def broken(s, st):
         with s.phase("on"):
             st.power_on(s.act)
@@ -120,9 +132,10 @@ def test_a_failed_session_is_raised_once_then_named(make_pool, board, sim):
         pool.session("spark", sc)
     with pytest.raises(SessionFailedEarlier, match="broken session of spark failed earlier"):
         pool.session("spark", sc)
-    # made safe after the failure: both of the spark's channels open
+    # made safe after the failure: both of the spark's channels open, both devices off
     cfg = sim.aircraft["spark"]
     assert not board.get(cfg.power.relay) and not board.get(cfg.controller.relay)
+    assert spark_powered(simulator) == {"spark aircraft": False, "spark controller": False}
 
 
 def test_an_aircraft_that_does_not_come_up_plays_nothing_more(sim, board, tmp_path):
@@ -144,7 +157,7 @@ def test_an_aircraft_that_does_not_come_up_plays_nothing_more(sim, board, tmp_pa
 
 
 def test_stop_interrupts_a_running_session_cancels_the_rest_and_leaves_all_off(
-        make_pool, sim, board):
+        make_pool, sim, board, simulator):
     def long(s, st):
         with s.phase("on"):
             st.power_on(s.act)
@@ -158,6 +171,7 @@ def test_stop_interrupts_a_running_session_cancels_the_rest_and_leaves_all_off(
     while not any(a.what.startswith("observe") for a in _actions(pool)):
         assert time.monotonic() < deadline, "the session never reached its observation"
         time.sleep(0.02)
+    assert spark_powered(simulator) == {"spark aircraft": True, "spark controller": True}
     t0 = time.monotonic()
     pool.stop()
     assert time.monotonic() - t0 < 3.0
@@ -166,6 +180,7 @@ def test_stop_interrupts_a_running_session_cancels_the_rest_and_leaves_all_off(
     with pytest.raises(Stopped, match="cancelled"):
         pool.session("spark", WINDOW)
     assert not board.get(cfg.power.relay) and not board.get(cfg.controller.relay)
+    assert spark_powered(simulator) == {"spark aircraft": False, "spark controller": False}
     assert pool.threads() and not any(t.is_alive() for t in pool.threads())
 
 

@@ -5,14 +5,18 @@ What every relay driver promises is tested once for all in test_power_relay_cont
 reading back or only tracking, checksums, its resync, and the wording of its failures.
 """
 
+import dataclasses
 import os
 import select
 import threading
 import time
+from pathlib import Path
 
 import pytest
 
+from hil import bench as benchmod
 from hil.power.lcus import LcusBoard, encode_set, parse_status
+from hil.power.manual import BenchPower
 from hil.power.relay import RelayError
 from hil.sim.lcus import LcusSimulator
 
@@ -380,3 +384,13 @@ def test_tracked_board_unplugged_raises_on_the_next_frame_and_get(tracked, mute_
     # the tracked state is not served while the port is known to be broken
     with pytest.raises(RelayError, match=f"lcus board at {mute_sim.url}: port failed"):
         tracked.get(0)
+
+
+def test_power_status_says_a_tracked_board_is_not_read_back(tracked, board):
+    sim_bench = benchmod.load(Path(__file__).resolve().parents[2] / "benches" / "sim.toml")
+    bench = dataclasses.replace(sim_bench, aircraft={})
+    lines = BenchPower(bench, tracked, say=lambda _: None).status()
+    assert lines[0] == (f"lcus board at {tracked.url} cannot report its relays: the states "
+                        "below are the ones this command set (tracked), not read back")
+    assert lines[1:] == [f"channel {ch}: open  (unused)" for ch in range(8)]
+    assert len(BenchPower(bench, board, say=lambda _: None).status()) == 8  # reads back: no note

@@ -127,3 +127,23 @@ def test_a_model_that_does_not_come_up_fails_its_tests_with_one_reason(tmp_path,
         errors.count("session of spark failed earlier in this run")
     assert later == 8, out[-3000:]
     assert "Traceback" not in out and 'File "/' not in out
+
+
+def test_channels_closed_at_the_start_are_reported_and_opened(tmp_path, served_bench):
+    """A crashed job left two channels closed: the next run names them with their owners,
+    opens them, and runs as usual."""
+    resolved = served_bench()
+    bench = benchmod.load(resolved)
+    with NumatoBoard(bench.relay.url, bench.relay.channels) as board:
+        board.set(1, True)
+        board.set(6, True)
+    res = subprocess.run(claims_cmd(resolved, "-m", "spark", "-k", "k4", "--artifacts",
+                                    str(tmp_path / "a")), cwd=ROOT, capture_output=True,
+                         text=True, timeout=120)
+    out = res.stdout
+    assert res.returncode == 0 and "1 passed" in out, out[-3000:]
+    for ch, owner in ((1, "spark controller"), (6, "inspire2 aircraft")):
+        assert (f"relay {bench.relay.url} channel {ch} ({owner}) was closed at the start of "
+                "the run (a crashed job?); opening it") in out, out[-3000:]
+    with NumatoBoard(bench.relay.url, bench.relay.channels) as board:
+        assert board.states() == [False] * bench.relay.channels

@@ -26,7 +26,24 @@ def test_switch_on_off_cycle():
     p.on()
     p.cycle()
     assert b.calls == [("set", 3, True), ("set", 3, False), ("set", 3, True)]
-    assert s == [5.0] and p.powered
+    assert s == [pytest.approx(5.0, abs=0.1)] and p.powered  # the rest of the off-time
+
+
+def test_switch_waits_out_the_off_time_before_a_reclose():
+    b, s = Board(), []
+    now = [100.0]
+    cfg = PowerConfig(3, "switch", ButtonTiming(), off_time=5.0)
+    p = PowerSequence(b, cfg, "spark aircraft", sleep=s.append, clock=lambda: now[0])
+    p.on()  # never opened by this run: no wait
+    p.off()
+    now[0] += 1.5
+    p.on()  # open for 1.5 s only: 3.5 s more
+    assert s == [pytest.approx(3.5)]
+    p.off()
+    now[0] += 7.0
+    p.on()  # long enough already
+    assert s == [pytest.approx(3.5)]
+    assert b.calls == [("set", 3, True), ("set", 3, False)] * 2 + [("set", 3, True)]
 
 
 def test_button_on_is_short_gap_long_and_not_repeated():
