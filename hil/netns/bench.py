@@ -133,6 +133,8 @@ class NetnsWorld:
     def start(self) -> NetnsWorld:
         why = unavailable(self.mode)
         if why:
+            if self._own_dir:
+                shutil.rmtree(self.dir, ignore_errors=True)  # nothing was made in it
             raise NetnsUnavailable(why)
         try:
             self._start()
@@ -366,6 +368,8 @@ class NetnsBench:
     def start(self) -> Bench:
         why = unavailable(self.mode)
         if why:
+            if self._own_dir:
+                shutil.rmtree(self.dir, ignore_errors=True)  # nothing was made in it
             raise NetnsUnavailable(why)
         try:
             return self._start()
@@ -433,10 +437,12 @@ class NetnsBench:
         if self._pusher is not None:
             self._pusher.join(timeout=2)
         left = []
-        if self.world is not None:
-            left = self.world.stop()
-        if self.sim is not None:
-            self.sim.stop()
+        try:
+            if self.world is not None:
+                left = self.world.stop()
+        finally:
+            if self.sim is not None:
+                self.sim.stop()
         self.left = left
         if self._own_dir and not left:
             shutil.rmtree(self.dir, ignore_errors=True)

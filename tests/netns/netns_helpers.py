@@ -12,12 +12,11 @@ HIL_REQUIRE_TOOLS=1 (CI) they fail instead.
 
 from __future__ import annotations
 
-import os
 import time
 
 import pytest
 
-from fixtures.tools import need_tool
+from fixtures.tools import cannot_run, need_tool
 from hil.netns.bench import TOOLS, NetnsWorld, PhoneSpec, unavailable
 from hil.netns.linux import find_tool
 from hil.remote.gateway import Gateway
@@ -36,10 +35,7 @@ def need_netns() -> None:
             need_tool(tool)
     why = unavailable()
     if why:
-        if os.environ.get("HIL_REQUIRE_TOOLS") == "1":
-            pytest.fail(f"{why} (HIL_REQUIRE_TOOLS=1: CI must run the netns bench)",
-                        pytrace=False)
-        pytest.skip(why)
+        cannot_run(why)
 
 
 @pytest.fixture(name="world")

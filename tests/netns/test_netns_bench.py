@@ -28,6 +28,7 @@ from netns_helpers import (  # noqa: F401 - the fixtures are used by name
     world_fixture,
 )
 
+from fixtures.tools import cannot_run
 from hil.capture.analyze import analyze
 from hil.capture.catalog import Catalog
 from hil.netns.bench import NetnsBench, NetnsWorld, load_template
@@ -205,12 +206,6 @@ def test_claims_k4_to_k6_pass_on_the_netns_bench(tmp_path):
     """The acceptance run: `pytest --bench benches/netns.toml -m spark` on the diagnostics
     claims, with traffic that crossed the namespaces and was captured by tcpdump."""
     need_netns()
-    from hil import bench as benchmod
-
-    try:
-        benchmod.load(ROOT / "benches" / "netns.toml")
-    except benchmod.BenchError as e:
-        pytest.skip(f"hil/bench.py does not read [netns] bench files yet: {e}")
     res = subprocess.run(
         [sys.executable, "-m", "pytest", "claims/test_diagnostics.py", "--bench",
          "benches/netns.toml", "-m", "spark", "-p", "no:cacheprovider", "-q",
@@ -264,7 +259,7 @@ def test_rootless_as_an_unprivileged_user():
         (folder / "rootless.py").chmod(0o644)
         plan = _as_nobody(folder / "rootless.py")
         if plan is None:
-            pytest.skip("cannot make this Python readable for nobody (nested private folders)")
+            cannot_run("cannot make this Python readable for nobody (nested private folders)")
         res = subprocess.run(["unshare", "--mount", "--propagation", "private", "sh", "-ec",
                               plan], capture_output=True, text=True, timeout=120)
     finally:

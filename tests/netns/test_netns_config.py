@@ -53,6 +53,9 @@ def test_the_netns_bench_file_is_a_valid_template():
     ({"faults": ["nope"]}, "netns.faults[0]: unknown fault 'nope'"),
     ({"faults": ["deaf_sniffer"]}, "netns.faults[0]: 'deaf_sniffer' breaks the simulated "
                                    "gateway"),
+    ({"faults": ["media_over_open_connection"]}, "netns.faults[0]: "
+                                                 "'media_over_open_connection' needs a "
+                                                 "kept-alive connection"),
     ({"mode": "docker"}, "netns.mode: 'docker' is not one of auto, root, rootless"),
     ({"scale": 1}, "netns.scale: unknown key"),
 ])

@@ -289,6 +289,30 @@ def test_a_deleted_capture_is_a_clear_error(gw, tmp_path):
     assert not sim.captures and not list(tmp_path.glob("c.pcap*"))
 
 
+def test_a_capture_that_differs_from_the_gateways_checksum_is_refused(gw, tmp_path,
+                                                                       monkeypatch):
+    """The file changed between the gateway's sha256sum and the copy (or the copy was
+    damaged): no capture is handed on, and the gateway's file is kept for another try."""
+    sim, gateway, _ = gw
+    cap = gateway.start_capture(PHONE, "changed")
+    remote = sim.root / cap.path.lstrip("/")
+    run = gateway.ssh.run
+
+    def run_then_append(argv, **kw):
+        res = run(argv, **kw)
+        if argv[:1] == ["sha256sum"]:
+            with open(remote, "ab") as f:
+                f.write(b"bytes that arrived after the checksum")
+        return res
+
+    monkeypatch.setattr(gateway.ssh, "run", run_then_append)
+    with pytest.raises(GatewayError, match=r"fetched /var/tmp/hil/changed.pcap has sha256 "
+                                           r"[0-9a-f]{64}, the gateway says [0-9a-f]{64}; the "
+                                           r"remote file is kept"):
+        gateway.stop_capture(cap, tmp_path / "c.pcap")
+    assert not (tmp_path / "c.pcap").exists() and remote.exists()
+
+
 def test_each_phone_has_its_own_table_while_the_harness_works_with_it(gw, tmp_path):
     sim, gateway, _ = gw
     cap = gateway.start_capture(PHONE, "quic")
