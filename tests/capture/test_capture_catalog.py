@@ -34,6 +34,8 @@ def test_packaged_catalog():
     for ep in cat.endpoints:
         assert not ep.verified, f"{ep.pattern}: no lab capture has confirmed it yet"
         assert len(ep.source) > 30, f"{ep.pattern}: say which public source it comes from"
+        # our own issues and notes are not a public source
+        assert "issue" not in ep.source.lower(), f"{ep.pattern}: cite the public source"
     expected = {
         "mydjiflight.dji.com": "flightlog",
         "flysafe-api.dji.com": "nfz",
