@@ -3,7 +3,8 @@
 It bundles the aircraft's and controller's power sequences, its link, its phone's app and
 the phone's IP, over the bench-wide relay board and gateway. `power_on()` runs the whole
 start: controller, aircraft, wait for the link within the boot window (logging progress),
-read the firmware version. `make_safe()` is the teardown: both devices off, the phone's
+read the firmware version, and, when the app runs and can tell, wait until it shows the
+aircraft connected. `make_safe()` is the teardown: both devices off, the phone's
 uplink restored, each step attempted even when an earlier one fails.
 """
 
@@ -11,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from dataclasses import dataclass, field
 
 from hil.bench import AircraftConfig, Bench, PhoneConfig
@@ -89,6 +91,7 @@ class Station:
         act(f"power on {self.name} controller", self.controller_power.on)
         act(f"power on {self.name} aircraft", self.aircraft_power.on)
         timeout = self.boot_timeout
+        deadline = time.monotonic() + timeout
         try:
             act(f"wait for {self.name} link (up to {timeout:.2f} s)",
                 lambda: self.link.wait_ready(timeout, progress_every=max(timeout / 10, 0.05),
@@ -100,8 +103,23 @@ class Station:
                     from None
             raise NotReady(f"{self.name} ({self.config.model.name}) did not come up: {e}") \
                 from None
+        if self.app.running() and self.app.linked() is False:
+            act(f"wait for the app on {self.phone.name} to see {self.name}",
+                lambda: self._wait_app(deadline))
         act(f"{self.name} ready, firmware {self.firmware}")
         return self.firmware
+
+    def _wait_app(self, deadline: float) -> None:
+        """Until the app shows the aircraft connected, within what is left of the boot
+        window; NotReady if it does not."""
+        while not self.app.linked():
+            if self.stop is not None and self.stop.is_set():
+                raise Stopped(f"{self.name}: power-on interrupted: the run is stopping")
+            if time.monotonic() >= deadline:
+                raise NotReady(f"{self.name} ({self.config.model.name}) did not come up: the "
+                               f"aircraft link is up but the app on {self.phone.name} does "
+                               f"not show the aircraft within {self.boot_timeout:.2f} s")
+            time.sleep(0.05)
 
     def power_off(self, act=None) -> None:
         run = act or (lambda what, fn: fn())

@@ -55,6 +55,11 @@ class App(ABC):
     def share(self, media_index: int) -> None:
         """Share one photo or video from the aircraft's card (uploads it)."""
 
+    def linked(self) -> bool | None:
+        """Whether the app shows its aircraft connected; None when the backend cannot
+        tell (the harness then relies on the aircraft link alone)."""
+        return None
+
     def disconnect(self) -> None:  # noqa: B027 - optional for backends without a connection
         """Release the backend's connection (the app keeps its state)."""
 
@@ -97,6 +102,9 @@ class SimApp(App):
 
     def running(self) -> bool:
         return self._cmd("status").strip() == "running"
+
+    def linked(self) -> bool:
+        return self._cmd("linked").strip() == "linked"
 
     def records(self) -> list[dict]:
         out = []

@@ -145,6 +145,9 @@ class SimPhone:
                 return 0, b"", b""
             if args == ["status"]:
                 return 0, b"running\n" if self.running else b"closed\n", b""
+            if args == ["linked"]:  # the app shows its aircraft connected
+                up = self.running and self.linked()
+                return 0, b"linked\n" if up else b"unlinked\n", b""
             if args == ["records"]:
                 text = "".join(f"id={r.id} time={r.time:.3f} size={r.size} "
                                f"synced={'yes' if r.synced else 'no'}\n"

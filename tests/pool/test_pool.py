@@ -187,3 +187,31 @@ def test_stop_interrupts_a_running_session_cancels_the_rest_and_leaves_all_off(
 def _actions(pool):
     """The actions recorded so far by the sessions the pool is playing."""
     return [a for s in pool.playing() for ph in list(s.phases) for a in list(ph.actions)]
+
+
+def test_an_app_that_never_shows_the_aircraft_is_not_ready(sim, board, tmp_path,
+                                                           monkeypatch):
+    """The aircraft link is up but the app never shows the aircraft connected: the
+    aircraft is not ready, with that reason, within its boot window."""
+    from hil.remote.phone import SimApp
+
+    def app_launched(s, st):
+        st.app.launch()
+        try:
+            with s.phase("on"):
+                st.power_on(s.act)
+        finally:
+            st.power_off(s.act)
+            st.app.close()
+
+    monkeypatch.setattr(SimApp, "linked", lambda self: False)
+    windows = dataclasses.replace(sim.windows, boot=1.0)
+    pool = SessionPool(dataclasses.replace(sim, windows=windows), board, Catalog.load(),
+                       tmp_path)
+    try:
+        with pytest.raises(NotReady, match=r"spark \(DJI Spark\) did not come up: the "
+                                           r"aircraft link is up but the app on pixel-spark "
+                                           r"does not show the aircraft within"):
+            pool.session("spark", Scenario("app", app_launched))
+    finally:
+        pool.stop()

@@ -124,8 +124,9 @@ def test_changed_host_key_is_refused_naming_known_hosts(tmp_path, keys):
 def test_values_with_shell_metacharacters_arrive_as_one_argument(tmp_path, keys):
     client, key_path = keys
     sim_gw = SimGateway(tmp_path / "fs", "wlan0")
+    aircraft_up = [False]
     phone = SimPhone("p", PHONE, "android", AppBehaviour(0.01), sim_gw, Air(sim_gw),
-                     lambda: False)
+                     lambda: aircraft_up[0])
     srv, kh = serve(tmp_path, "phone", phone.handle, client)
     try:
         host = SshHost("127.0.0.1", srv.port, "hil", key_path, kh)
@@ -140,6 +141,11 @@ def test_values_with_shell_metacharacters_arrive_as_one_argument(tmp_path, keys)
         assert app.settings() == {"diagnostics": False, "local_data_mode": False}
         app.launch()
         assert app.running()
+        assert app.linked() is False  # the app runs, its aircraft is not up
+        aircraft_up[0] = True
+        assert app.linked() is True
+        app.close()
+        assert app.linked() is False  # a closed app shows nothing
     finally:
         srv.stop()
 
