@@ -149,8 +149,12 @@ def _flow_table(flows: list[dict], t0: float) -> str:
             "</th><th>proto</th><th>phone</th><th>server</th><th>name</th><th>from</th>"
             "<th>category</th><th>pkts up/down</th><th>bytes up</th><th>bytes down</th></tr>"]
     for f in sorted(flows, key=lambda f: f["first"]):
+        start = f"+{f['first'] - t0:.3f}"
+        if f.get("opened") is not None and f["opened"] < f["first"]:
+            # a slice of a connection opened earlier: its counts are this phase's only
+            start += f" (open since +{f['opened'] - t0:.3f})"
         rows.append(
-            f"<tr><td>+{f['first'] - t0:.3f}</td><td>{e(f['proto'])}</td>"
+            f"<tr><td>{start}</td><td>{e(f['proto'])}</td>"
             f"<td>{e(f['src'])}:{f['sport']}</td><td>{e(f['dst'])}:{f['dport']}</td>"
             f"<td>{e(f['server_name'] or '')}</td><td>{e(f.get('name_source') or '')}</td>"
             f"<td>{e(f['category'])}</td><td>{f['packets_up']}/{f['packets_down']}</td>"

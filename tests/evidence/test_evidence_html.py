@@ -1,0 +1,31 @@
+"""The evidence block a reviewer reads in the HTML report."""
+
+from hil.evidence import Action, Evidence, Phase
+
+T0 = 1_700_000_000.0
+
+
+def flow(first, last, up, **extra):
+    return {"proto": "tcp", "src": "10.20.0.31", "sport": 40001, "dst": "198.51.100.7",
+            "dport": 443, "first": first, "last": last, "packets_up": 9, "packets_down": 4,
+            "bytes_up": up, "bytes_down": 900, "sni": "flysafe-api.dji.com",
+            "dns_name": None, "http_host": None, "server_name": "flysafe-api.dji.com",
+            "name_source": "sni", "category": "nfz", "quic": False, **extra}
+
+
+def test_verdict_phases_actions_and_flows_are_shown():
+    ev = Evidence(test="t", claim="K1", aircraft="spark", model="spark", bench="sim",
+                  phone="pixel-spark", firmware="01.00.0900", session="defaults",
+                  served=["K1"], verdict={"status": "fail", "reasons": ["2 MB to nfz"]})
+    ev.phases = [
+        Phase("power-on", T0, T0 + 1, [Action(T0 + 0.1, "power on spark")],
+              [flow(T0 + 0.5, T0 + 0.6, 1_500)]),
+        Phase("media", T0 + 1, T0 + 2, [Action(T0 + 1.1, "take photo")],
+              [flow(T0 + 1.5, T0 + 1.7, 2_000_000, opened=T0 + 0.5)]),
+    ]
+    page = ev.html()
+    assert "FAIL</b> K1 on <b>spark</b>" in page and "<li>2 MB to nfz</li>" in page
+    assert "phase media: +1.000 s to +2.000 s" in page and "+1.100 s take photo" in page
+    # the slice of the connection opened at power-on says so
+    assert "<td>+1.500 (open since +0.500)</td>" in page
+    assert "<td>+0.500</td>" in page and "<td>2000000</td>" in page
