@@ -103,7 +103,7 @@ class Station:
                     from None
             raise NotReady(f"{self.name} ({self.config.model.name}) did not come up: {e}") \
                 from None
-        if self.app.running() and self.app.linked() is False:
+        if self.app.linked() is False and self.app.running():  # a closed app shows nothing
             act(f"wait for the app on {self.phone.name} to see {self.name}",
                 lambda: self._wait_app(deadline))
         act(f"{self.name} ready, firmware {self.firmware}")

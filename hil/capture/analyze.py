@@ -395,26 +395,29 @@ class _Analyzer:
 
 
 class _WindowedTable(FlowTable):
-    """A flow table that also counts each direction's packets between the bounds."""
+    """A flow table that also counts each flow's packets per interval between bounds."""
 
     def __init__(self, bounds: tuple[float, ...], **kw) -> None:
         super().__init__(**kw)
         self.bounds = bounds
-        self.windows: dict[Direction, dict[int, list]] = {}
+        self.windows: dict[FlowState, dict[int, Span]] = {}
 
     def _count(self, ts: float, d: Direction, paylen: int) -> None:
+        per = self.windows.setdefault(d.flow, {})
         i = bisect.bisect_right(self.bounds, ts)
-        per = self.windows.get(d)
-        if per is None:
-            per = self.windows[d] = {}
-        c = per.get(i)
-        if c is None:
-            per[i] = [1, paylen, ts, ts]
-            return
-        c[0] += 1
-        c[1] += paylen
-        c[2] = min(c[2], ts)
-        c[3] = max(c[3], ts)
+        span = per.get(i)
+        if span is None:
+            span = per[i] = Span(ts, ts)
+        elif ts < span.first:
+            span.first = ts
+        elif ts > span.last:
+            span.last = ts
+        if d.up:
+            span.packets_up += 1
+            span.bytes_up += paylen
+        else:
+            span.packets_down += 1
+            span.bytes_down += paylen
 
     def tcp_packet(self, ts, key, src, dst, sport, dport, flags, seq, data, p0, p1, paylen):
         d = super().tcp_packet(ts, key, src, dst, sport, dport, flags, seq, data, p0, p1,
@@ -438,19 +441,9 @@ class _WindowedAnalyzer(_Analyzer):
 
     def result(self) -> Analysis:
         windows = self.table.windows
-        spans: dict[int, dict[int, Span]] = {}
-        for index, state in enumerate(self.table.flows):
-            up, down = windows.get(state.up, {}), windows.get(state.down, {})
-            if len(up.keys() | down.keys()) < 2:
-                continue  # all of it within one interval: the flow itself says it
-            per: dict[int, Span] = {}
-            for i in sorted(up.keys() | down.keys()):
-                u, w = up.get(i), down.get(i)
-                times = [c[k] for c in (u, w) if c is not None for k in (2, 3)]
-                per[i] = Span(min(times), max(times),
-                              u[0] if u else 0, w[0] if w else 0,
-                              u[1] if u else 0, w[1] if w else 0)  # fmt: skip
-            spans[index] = per
+        # a flow within one interval needs no spans: the flow itself says it
+        spans = {index: per for index, state in enumerate(self.table.flows)
+                 if len(per := windows.get(state, {})) > 1}
         windows.clear()
         out = super().result()
         out.bounds, out.spans = self.bounds, spans

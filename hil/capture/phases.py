@@ -5,26 +5,10 @@ from __future__ import annotations
 import bisect
 import dataclasses
 from collections.abc import Iterable
-from typing import Protocol, TypeVar
 
 from hil.capture.analyze import Analysis, Flow, FlowSlice
 
-__all__ = ["bounds_of", "flows_between", "flows_in", "windows"]
-
-
-class _Timed(Protocol):
-    first: float
-
-
-F = TypeVar("F", bound=_Timed)
-
-
-def flows_in(flows: Iterable[F], start: float, end: float) -> list[F]:
-    """The flows whose first packet falls in ``[start, end)``, in their given order.
-
-    A flow belongs to the phase it started in, even if it runs on after the phase ends.
-    """
-    return [f for f in flows if start <= f.first < end]
+__all__ = ["bounds_of", "flows_between", "windows"]
 
 
 def bounds_of(spans: Iterable[tuple[float, float]]) -> list[float]:

@@ -58,11 +58,9 @@ class PowerSequence:
 
     def cycle(self) -> None:
         self.off()
-        if self.cfg.sequence == "switch":
-            self.on()  # waits the off-time
-        else:
+        if self.cfg.sequence != "switch":  # a switch's on() waits out the off-time itself
             self.sleep(self.cfg.off_time)
-            self.on()
+        self.on()
 
     def _wait_off_time(self) -> None:
         if self._opened_at is None:

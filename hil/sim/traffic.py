@@ -188,32 +188,18 @@ def tls_session(
     """
     if rtt <= 0 or rto <= 0:
         raise ValueError(f"rtt and rto must be positive, got rtt={rtt}, rto={rto}")
-    conv = _Conversation(t, rtt, (client_ip, client_mac, sport), (server_ip, gw_mac, 443))
-    syn_options = mss_option(MSS)
     if not reachable:
+        conv = _Conversation(t, rtt, (client_ip, client_mac, sport), (server_ip, gw_mac, 443))
         isn = conv.seq["c"]
         for k in range(syn_retries + 1):
             conv.t = t + rto * (2**k - 1)
             conv.seq["c"] = isn
             conv.last_dir = None  # timestamp from conv.t, not from the previous frame
-            conv.send("c", SYN, options=syn_options)
+            conv.send("c", SYN, options=mss_option(MSS))
         return conv.frames
-    _handshake(conv, sni, sport, up_bytes, down_bytes)
-    conv.send("c", FIN | ACK)
-    conv.send("s", FIN | ACK)
-    conv.send("c", ACK)
-    return conv.frames
-
-
-def _handshake(conv: _Conversation, sni: str | None, sport: int, up_bytes: int,
-               down_bytes: int) -> None:  # fmt: skip
-    syn_options = mss_option(MSS)
-    conv.send("c", SYN, options=syn_options)
-    conv.send("s", SYN | ACK, options=syn_options)
-    conv.send("c", ACK)
-    conv.stream("c", tls_client_hello(sni))
-    conv.stream("s", _server_flight(sport))
-    _exchange(conv, up_bytes, down_bytes, sport)
+    frames, conn = tls_open(t, client_ip, client_mac, sport, server_ip, gw_mac, sni,
+                            up_bytes, down_bytes, rtt)
+    return frames + conn.close()
 
 
 def _exchange(conv: _Conversation, up_bytes: int, down_bytes: int, seed: int) -> None:
@@ -243,6 +229,16 @@ class KeptConnection:
         _exchange(conv, up_bytes, down_bytes, self._seed)
         return conv.frames[mark:]
 
+    def close(self) -> Frames:
+        """The frames that close the connection: FIN from the client, FIN from the
+        server, last ACK."""
+        conv = self._conv
+        mark = len(conv.frames)
+        conv.send("c", FIN | ACK)
+        conv.send("s", FIN | ACK)
+        conv.send("c", ACK)
+        return conv.frames[mark:]
+
 
 def tls_open(
     t: float,
@@ -262,5 +258,11 @@ def tls_open(
     if rtt <= 0:
         raise ValueError(f"rtt must be positive, got rtt={rtt}")
     conv = _Conversation(t, rtt, (client_ip, client_mac, sport), (server_ip, gw_mac, 443))
-    _handshake(conv, sni, sport, up_bytes, down_bytes)
+    syn_options = mss_option(MSS)
+    conv.send("c", SYN, options=syn_options)
+    conv.send("s", SYN | ACK, options=syn_options)
+    conv.send("c", ACK)
+    conv.stream("c", tls_client_hello(sni))
+    conv.stream("s", _server_flight(sport))
+    _exchange(conv, up_bytes, down_bytes, sport)
     return list(conv.frames), KeptConnection(conv, sport)

@@ -13,7 +13,7 @@ from capture_frames import Tcp, fragments, quic_initial, to_ipv6, udp
 from hil.capture.analyze import Analysis, DnsRecord, Flow, analyze
 from hil.capture.catalog import Catalog
 from hil.capture.pcap import PcapWriter
-from hil.capture.phases import flows_in, windows
+from hil.capture.phases import flows_between, windows
 from hil.sim import packets as pk
 from hil.sim import traffic
 
@@ -255,9 +255,11 @@ def test_flows_in_a_phase():
     frames = []
     for i in range(5):
         frames += https(T0 + i, 41000 + i, "192.0.2.1", None, 6, 6)
-    flows = analyze(pcap(frames)).flows
-    assert [f.sport for f in flows_in(flows, T0 + 1, T0 + 3)] == [41001, 41002]
-    assert flows_in(flows, T0 + 10, T0 + 20) == []
+    result = analyze(pcap(frames), bounds=[T0 + 1, T0 + 3, T0 + 10, T0 + 20])
+    inside = flows_between(result, T0 + 1, T0 + 3)
+    assert [f.sport for f in inside] == [41001, 41002]
+    assert inside == result.flows[1:3]  # each whole: none crosses an edge
+    assert flows_between(result, T0 + 10, T0 + 20) == []
 
 
 # --- fragments, DNS over TCP, QUIC ----------------------------------------------------
