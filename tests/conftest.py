@@ -5,23 +5,10 @@ import signal
 import subprocess
 import sys
 import time
-import tomllib
 from pathlib import Path
 
 import pytest
-import tomli_w
-
-ROOT = Path(__file__).resolve().parents[1]
-
-
-def sim_template(tmp_path: Path, edit=None, name="variant.toml") -> Path:
-    """A copy of benches/sim.toml, changed by `edit(raw)`, written under tmp_path."""
-    raw = tomllib.loads((ROOT / "benches" / "sim.toml").read_text())
-    if edit:
-        edit(raw)
-    path = tmp_path / name
-    path.write_text(tomli_w.dumps(raw))
-    return path
+from sim_runs import ROOT
 
 
 @pytest.fixture
@@ -49,8 +36,3 @@ def served_bench():
     for proc in procs:
         proc.send_signal(signal.SIGINT)
         proc.wait(timeout=15)
-
-
-def claims_cmd(bench: Path, *args: str) -> list[str]:
-    return [sys.executable, "-m", "pytest", "claims", "--bench", str(bench),
-            "-p", "no:cacheprovider", *args]

@@ -3,7 +3,7 @@
 import subprocess
 import sys
 
-from conftest import ROOT
+from sim_runs import ROOT
 
 
 def hil(*args):

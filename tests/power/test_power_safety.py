@@ -9,8 +9,8 @@ import tomllib
 
 import pytest
 import tomli_w
+from sim_runs import ROOT, claims_cmd, sim_template
 
-from conftest import ROOT, claims_cmd, sim_template
 from hil import bench as benchmod
 from hil.lock import BenchBusy, BenchLock
 from hil.power.numato import NumatoBoard

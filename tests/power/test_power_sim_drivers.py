@@ -3,8 +3,8 @@
 import subprocess
 
 import pytest
+from sim_runs import ROOT, claims_cmd, sim_template
 
-from conftest import ROOT, claims_cmd, sim_template
 from hil.power.boards import DRIVERS
 
 
