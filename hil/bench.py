@@ -97,6 +97,9 @@ class Windows:
     boot: float | None  # readiness timeout; None: twice the model's boot time
     observe: float  # observation window of a claim phase
     video: float = 5.0  # length of the video the media claim records
+    # how long a link is listened to when a device's power state is read: two heartbeats
+    # at the 1 Hz a real aircraft sends, and some
+    listen: float = 2.5
 
     def boot_timeout(self, model: Model, time_scale: float = 1.0) -> float:
         if self.boot is not None:
@@ -415,14 +418,16 @@ class _Parser:
 
     def windows(self) -> Windows:
         w = self.table(self.raw, "windows", "")
-        self.only(w, "windows", ("boot", "observe", "video"))
+        self.only(w, "windows", ("boot", "observe", "video", "listen"))
         boot = self.value(w, "boot", "windows", float, None)
         observe = self.value(w, "observe", "windows", float)
         video = self.value(w, "video", "windows", float, 5.0)
-        for k, v in (("boot", boot), ("observe", observe), ("video", video)):
+        listen = self.value(w, "listen", "windows", float, 2.5)
+        for k, v in (("boot", boot), ("observe", observe), ("video", video),
+                     ("listen", listen)):
             if v is not None and v <= 0:
                 raise self.fail(f"windows.{k}", f"{v} must be a positive number of seconds")
-        return Windows(boot, observe, video)
+        return Windows(boot, observe, video, listen)
 
 
 def _a(n: int) -> str:

@@ -6,6 +6,9 @@
   hil power on|off|cycle|status [TARGET] --bench BENCH
                               power an aircraft (NAME), its controller (NAME.controller)
                               or all; status lists every relay channel and its owner
+  hil power mark TARGET on|off --bench BENCH
+                              record what a person checked at the bench, for a button
+                              device whose state nothing else can tell
   hil report RUN_DIR          the summary of a run (claims by aircraft, links to evidence),
                               rebuilt from its evidence JSON; writes RUN_DIR/index.html;
                               exit 1 when any claim did not pass
@@ -18,6 +21,7 @@ Errors are one line naming the file and the key, exit status 2; no traceback.
 from __future__ import annotations
 
 import argparse
+import getpass
 import logging
 import signal
 import sys
@@ -28,8 +32,9 @@ from hil import bench as benchmod
 from hil.link.mavlink import LinkError
 from hil.lock import BenchBusy
 from hil.power.relay import RelayError
+from hil.power.state import StateUnknown
 
-HarnessError = (LinkError, BenchBusy, RelayError)
+HarnessError = (LinkError, BenchBusy, RelayError, StateUnknown)
 
 DEFAULT_BENCH = Path("benches/sim.toml")
 
@@ -95,6 +100,9 @@ def _power(args) -> int:
         raise benchmod.BenchError(
             f"bench file {bench.path} is simulated: start it with `hil sim {bench.path}` and "
             "pass the resolved bench file it prints")
+    if (args.action == "mark") != (args.state is not None):
+        raise ValueError("hil power mark TARGET on|off: says what a person checked at the "
+                         f"bench; `hil power {args.action}` takes no state")
     if args.action != "status":
         devices(bench, args.target)  # a bad TARGET fails before the bench is touched
     with BenchLock(bench.name, bench.relay.url).acquire(timeout=args.lock_timeout):
@@ -105,6 +113,8 @@ def _power(args) -> int:
                 print("\n".join(power.status()))
             elif args.action == "cycle":
                 power.cycle(args.target)
+            elif args.action == "mark":
+                power.mark(args.target, args.state == "on", args.by or getpass.getuser())
             else:
                 power.set(args.target, args.action == "on")
         finally:
@@ -130,9 +140,13 @@ def main(argv: list[str] | None = None) -> int:
     s.add_argument("--fault", action="append", help="fault profile (repeatable)")
     s.set_defaults(fn=_sim)
     w = sub.add_parser("power", help="power bench devices on or off by hand")
-    w.add_argument("action", choices=("on", "off", "cycle", "status"))
+    w.add_argument("action", choices=("on", "off", "cycle", "status", "mark"),
+                   help="mark: record what you checked at the bench (hil power mark spark "
+                        "off), for a button device whose state nothing else can tell")
     w.add_argument("target", nargs="?", default="all",
                    help="an aircraft name, NAME.controller, or all (default)")
+    w.add_argument("state", nargs="?", choices=("on", "off"), help="mark only: on or off")
+    w.add_argument("--by", help="mark only: who checked (default: the login name)")
     w.add_argument("--bench", type=Path, required=True)
     w.add_argument("--lock-timeout", type=float, default=0.0,
                    help="seconds to wait for a bench another job holds (default: 0)")

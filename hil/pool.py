@@ -39,6 +39,7 @@ from pathlib import Path
 from hil.bench import Bench
 from hil.capture.catalog import Catalog
 from hil.link.mavlink import MavlinkLink
+from hil.power.record import PowerRecord
 from hil.power.relay import RelayBoard
 from hil.remote.gateway import Gateway
 from hil.remote.phone import App
@@ -123,8 +124,11 @@ class SessionPool:
                  make_gateway: Callable[[Bench], Gateway] = open_gateway,
                  make_link: Callable[[str, str], MavlinkLink] = MavlinkLink,
                  make_application: Callable = make_app,
-                 waiting: Callable[[], None] | None = None):
+                 waiting: Callable[[], None] | None = None,
+                 record: PowerRecord | None = None):
         self.bench, self.board, self.catalog, self.folder = bench, board, catalog, folder
+        # what each button device was last commanded, beside the bench lock
+        self.record = record or PowerRecord.for_bench(bench.name, bench.relay.url)
         # called about every 0.2 s while session() waits: the caller's chance to do what
         # must happen on its own thread (write the workers' log lines, say)
         self.waiting = waiting
@@ -228,7 +232,8 @@ class SessionPool:
         if cfg.phone not in self._apps:
             self._apps[cfg.phone] = self._make_app(self.bench.phones[cfg.phone])
         return Station(self.bench, cfg, self.board, self._gateways[group],
-                       self._apps[cfg.phone], self._links[aircraft], stop=self.stopping)
+                       self._apps[cfg.phone], self._links[aircraft], stop=self.stopping,
+                       record=self.record)
 
     def _play(self, group: str, aircraft: str, scenario: Scenario) -> SessionRun:
         if self.stopping.is_set():

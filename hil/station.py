@@ -6,6 +6,12 @@ start: controller, aircraft, wait for the link within the boot window (logging p
 read the firmware version, and, when the app runs and can tell, wait until it shows the
 aircraft connected. `make_safe()` is the teardown: both devices off, the phone's
 uplink restored, each step attempted even when an earlier one fails.
+
+Never a blind press: before the first press of a run on a button-wired device its state
+is read (the aircraft link, else the app when it shows the aircraft, else the bench's
+power record, `hil.power.state`), and a device found on is turned off before the power-on,
+with the reason as an action of the phase. Where nothing can tell, StateUnknown names the
+device and nothing is pressed.
 """
 
 from __future__ import annotations
@@ -17,8 +23,10 @@ from dataclasses import dataclass, field
 
 from hil.bench import AircraftConfig, Bench, PhoneConfig
 from hil.link.mavlink import LinkError, MavlinkLink
+from hil.power.record import PowerRecord
 from hil.power.relay import RelayBoard
 from hil.power.sequence import PowerSequence
+from hil.power.state import Known, Reading, decide, from_heard, mark_hint
 from hil.remote.gateway import Gateway
 from hil.remote.phone import App, SimApp
 from hil.remote.ssh import SshHost
@@ -64,12 +72,14 @@ class Station:
     controller_power: PowerSequence = field(init=False)
     firmware: str | None = None
     stop: threading.Event | None = None  # set: the run is stopping, give up waiting
+    record: PowerRecord | None = None  # what each device was last commanded (hil.power.record)
 
     def __post_init__(self):
         name = self.config.name
-        self.aircraft_power = PowerSequence(self.board, self.config.power, f"{name} aircraft")
+        self.aircraft_power = PowerSequence(self.board, self.config.power, f"{name} aircraft",
+                                            record=self.record)
         self.controller_power = PowerSequence(self.board, self.config.controller,
-                                              f"{name} controller")
+                                              f"{name} controller", record=self.record)
 
     @property
     def name(self) -> str:
@@ -88,6 +98,7 @@ class Station:
 
         `act(what, fn)` records each step as an action of the current phase.
         """
+        self.know_power(act)
         act(f"power on {self.name} controller", self.controller_power.on)
         act(f"power on {self.name} aircraft", self.aircraft_power.on)
         timeout = self.boot_timeout
@@ -108,6 +119,45 @@ class Station:
                 lambda: self._wait_app(deadline))
         act(f"{self.name} ready, firmware {self.firmware}")
         return self.firmware
+
+    def know_power(self, act) -> None:
+        """Read the state of each button device whose state is not known yet, and turn
+        off those found on (aircraft first). StateUnknown where nothing can tell."""
+        unknown = [(q, role) for q, role in ((self.aircraft_power, "aircraft"),
+                                             (self.controller_power, "controller"))
+                   if q.cfg.sequence == "button" and q.powered is None]
+        if not unknown:
+            return
+        try:  # one listen serves both devices
+            heard, error = self.link.listen(self.bench.windows.listen), None
+        except LinkError as e:
+            heard, error = None, str(e)
+        known = [(q, self._know(q, role, heard, error)) for q, role in unknown]
+        for q, k in known:  # aircraft first
+            (log.warning if k.on else log.info)("%s", k.why)
+            q.powered = k.on
+            if k.on:
+                act(f"power off {q.name}, found on before the session: {k.why}", q.off)
+        if any(k.on for _, k in known):  # the devices' off-time before they go on again
+            time.sleep(max(q.cfg.off_time for q, _ in unknown))
+
+    def _know(self, seq: PowerSequence, role: str, heard: set[str] | None,
+              error: str | None) -> Known:
+        reading = from_heard(role, heard, f"the link {self.config.link}", error)
+        if reading.on is None:
+            reading = self._app_reading() or reading
+        return decide(seq.name, reading, self.record.get(seq.name) if self.record else None,
+                      mark_hint(self.name, role, self.bench.path))
+
+    def _app_reading(self) -> Reading | None:
+        """On when the running app shows the aircraft connected; else it cannot tell."""
+        try:
+            if self.app.running() and self.app.linked():
+                return Reading(True, f"the app on {self.phone.name} shows the aircraft "
+                                     "connected")
+        except Exception as e:  # a reader that fails tells nothing; the record may
+            log.info("%s: the app cannot tell whether the aircraft is on: %s", self.name, e)
+        return None
 
     def _wait_app(self, deadline: float) -> None:
         """Until the app shows the aircraft connected, within what is left of the boot

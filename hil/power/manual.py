@@ -1,12 +1,15 @@
-"""Power actions a technician runs by hand: `hil power on|off|cycle|status TARGET`.
+"""Power actions a technician runs by hand: `hil power on|off|cycle|status|mark TARGET`.
 
 TARGET is an aircraft name from the bench file (its aircraft), `NAME.controller` (its
 remote controller), or `all`. Powering on goes controller first, then aircraft; off goes
 aircraft first. A `switch` channel's state is the device's power. A `button` device's
-state cannot be read from the relay, so it is read from the aircraft link: an aircraft
-heartbeat means both are on, a controller heartbeat alone means the controller is on.
-A button pattern is pressed only when the link says the device is not already in the
-wanted state, since pressing it again would toggle it back.
+state cannot be read from the relay: it is read from the aircraft link (an aircraft
+heartbeat means both are on, a controller heartbeat alone means the controller is on),
+else taken from the bench's power record, as the claim runs do (`hil.power.state`). A
+button pattern is pressed only when the device is known not to be in the wanted state
+already, since pressing it again would toggle it back; every press is recorded. `mark`
+records what a person checked at the bench ("spark.controller is off"), for a device
+whose state nothing else can tell.
 """
 
 from __future__ import annotations
@@ -19,11 +22,12 @@ from dataclasses import dataclass
 
 from hil.bench import Bench, PowerConfig
 from hil.link.mavlink import LinkError, MavlinkLink
+from hil.power.record import PowerRecord
 from hil.power.relay import RelayBoard
 from hil.power.sequence import PowerSequence
+from hil.power.state import Known, StateUnknown, decide, from_heard, mark_hint
 
 log = logging.getLogger("hil.power")
-LISTEN = 2.5  # seconds: two heartbeats at the 1 Hz a real aircraft sends
 
 
 class TargetError(ValueError):
@@ -64,8 +68,9 @@ def devices(bench: Bench, target: str, order: str = "on") -> list[Device]:
 class BenchPower:
     def __init__(self, bench: Bench, board: RelayBoard,
                  link_for: Callable[[str], MavlinkLink] | None = None,
-                 say: Callable[[str], None] = print):
+                 say: Callable[[str], None] = print, record: PowerRecord | None = None):
         self.bench, self.board, self.say = bench, board, say
+        self.record = record or PowerRecord.for_bench(bench.name, bench.relay.url)
         self._links: dict[str, MavlinkLink] = {}
         self._heard: dict[str, set[str] | None] = {}
         self._link_for = link_for or (lambda name: MavlinkLink(bench.aircraft[name].link,
@@ -84,25 +89,22 @@ class BenchPower:
         """What this aircraft's link hears now (cached until a button is pressed)."""
         if aircraft not in self._heard:
             try:
-                self._heard[aircraft] = self.link(aircraft).listen(LISTEN)
-            except LinkError as e:
-                log.warning("%s: cannot read its state from the link: %s", aircraft, e)
-                self._heard[aircraft] = None
-        return self._heard[aircraft]
+                self._heard[aircraft] = (self.link(aircraft).listen(self.bench.windows.listen),
+                                         None)
+            except LinkError as e:  # said by known(), in the device's own line
+                self._heard[aircraft] = (None, str(e))
+        return self._heard[aircraft][0]
 
-    def is_on(self, dev: Device) -> bool | None:
-        """On, off, or None when it cannot be known (no link; or an aircraft whose
-        controller, its radio, is off)."""
+    def known(self, dev: Device) -> Known:
+        """The device's state and how it is known; StateUnknown when nothing tells."""
         if dev.power.sequence == "switch":
-            return self.board.get(dev.power.relay)
-        heard = self.heard(dev.aircraft)
-        if heard is None:
-            return None
-        if dev.role == "controller":
-            return "controller" in heard
-        if "aircraft" in heard:
-            return True
-        return False if "controller" in heard else None
+            return Known(self.board.get(dev.power.relay), "its relay channel", device=dev.label)
+        self.heard(dev.aircraft)
+        heard, error = self._heard[dev.aircraft]
+        link = f"the link {self.bench.aircraft[dev.aircraft].link}"
+        return decide(dev.label, from_heard(dev.role, heard, link, error),
+                      self.record.get(dev.label), mark_hint(dev.aircraft, dev.role,
+                                                            self.bench.path))
 
     def status(self) -> list[str]:
         owners = {}
@@ -121,11 +123,23 @@ class BenchPower:
             if dev is None:
                 lines.append(f"channel {ch}: {'closed' if closed else 'open'}  (unused)")
                 continue
-            state = self.is_on(dev)
-            power = {True: "on", False: "off", None: "unknown"}[state]
+            try:
+                k = self.known(dev)
+                power = k.word if dev.power.sequence == "switch" else f"{k.word} ({k.reason})"
+            except StateUnknown as e:
+                power = f"unknown ({e.reason})"
             lines.append(f"channel {ch}: {'closed' if closed else 'open'}  {dev.label} "
                          f"({dev.power.sequence}): {power}")
         return lines
+
+    def mark(self, target: str, on: bool, who: str) -> None:
+        """Record that a person checked TARGET's button devices and found them on/off."""
+        for dev in devices(self.bench, target):
+            if dev.power.sequence != "button":
+                self.say(f"{dev.label}: a switch channel, read from the relay: not marked")
+                continue
+            self.record.mark(dev.label, on, who)
+            self.say(f"{dev.label}: marked {'on' if on else 'off'} (by {who})")
 
     def set(self, target: str, on: bool) -> None:
         """Power TARGET on or off. A button device whose state cannot be read is not
@@ -133,24 +147,22 @@ class BenchPower:
         done, and the error at the end lists what was left alone."""
         unknown = []
         for dev in devices(self.bench, target, "on" if on else "off"):
-            seq = PowerSequence(self.board, dev.power, dev.label)
+            seq = PowerSequence(self.board, dev.power, dev.label, record=self.record)
             if dev.power.sequence == "button":
-                state = self.is_on(dev)
-                if state is None:
-                    why = ("its controller, its radio, is off: power "
-                           f"{dev.aircraft}.controller on first, or use all"
-                           if self.heard(dev.aircraft) is not None else "its link is down")
-                    msg = (f"{dev.label}: its state cannot be read ({why}); a button press "
-                           "would toggle it blindly, so nothing was pressed")
+                try:
+                    k = self.known(dev)
+                except StateUnknown as e:
                     if target != "all":
-                        raise LinkError(msg)
-                    self.say(msg)
+                        raise
+                    self.say(str(e))
                     unknown.append(dev.label)
                     continue
-                if state == on:
+                if k.from_record:
+                    self.say(k.why)
+                if k.on == on:
                     self.say(f"{dev.label}: already {'on' if on else 'off'}")
                     continue
-                seq.powered = state
+                seq.powered = k.on
             (seq.on if on else seq.off)()
             self._heard.pop(dev.aircraft, None)  # its state changed
             self.say(f"{dev.label}: {'on' if on else 'off'}")

@@ -9,7 +9,11 @@
   interrupted (Ctrl-C, an exception), so a button is never left held.
 
 A button device's state cannot be read from the relay, so the sequence remembers what it
-did (`powered`: True, False, or None when unknown).
+did (`powered`: True, False, or None when unknown). A button is never pressed while its
+state is unknown: its owner reads the state first (`hil.power.state`) and sets `powered`;
+`on()`/`off()` raise StateUnknown otherwise. With a `record` (`hil.power.record`), every
+pattern is recorded before the first press and again once it completed, so a job that
+follows a SIGKILL knows what this one last commanded.
 """
 
 from __future__ import annotations
@@ -19,7 +23,9 @@ import time
 from collections.abc import Callable
 
 from hil.bench import PowerConfig
+from hil.power.record import PowerRecord
 from hil.power.relay import RelayBoard
+from hil.power.state import StateUnknown
 
 log = logging.getLogger("hil.power")
 
@@ -27,8 +33,9 @@ log = logging.getLogger("hil.power")
 class PowerSequence:
     def __init__(self, board: RelayBoard, cfg: PowerConfig, name: str,
                  sleep: Callable[[float], None] = time.sleep,
-                 clock: Callable[[], float] = time.monotonic):  # fmt: skip
-        self.board, self.cfg, self.name = board, cfg, name
+                 clock: Callable[[], float] = time.monotonic,
+                 record: PowerRecord | None = None):  # fmt: skip
+        self.board, self.cfg, self.name, self.record = board, cfg, name, record
         self.sleep, self.clock = sleep, clock
         self.powered: bool | None = None
         self._opened_at: float | None = None  # switch: when this sequence last opened it
@@ -43,7 +50,7 @@ class PowerSequence:
             self._wait_off_time()
             self.board.set(self.cfg.relay, True)
         elif self.powered is not True:
-            self._button_pattern()
+            self._button_pattern(True)
         self.powered = True
 
     def off(self) -> None:
@@ -53,7 +60,7 @@ class PowerSequence:
             self.board.set(self.cfg.relay, False)
             self._opened_at = self.clock()
         elif self.powered is not False:
-            self._button_pattern()
+            self._button_pattern(False)
         self.powered = False
 
     def cycle(self) -> None:
@@ -83,9 +90,16 @@ class PowerSequence:
         finally:
             self.board.set(self.cfg.relay, False)
 
-    def _button_pattern(self) -> None:
+    def _button_pattern(self, on: bool) -> None:
+        if self.powered is None:
+            raise StateUnknown(f"{self.name}: its state is not known, and a button press "
+                               "toggles it: read its state before pressing")
         t = self.cfg.button
+        if self.record is not None:
+            self.record.commanding(self.name, on)
         self.powered = None  # unknown until the pattern completes
         self._press(t.short)
         self.sleep(t.gap)
         self._press(t.long)
+        if self.record is not None:
+            self.record.commanded(self.name, on)

@@ -30,6 +30,8 @@ import tomli_w
 
 from hil import bench as benchmod
 from hil.bench import Bench
+from hil.lock import lock_path
+from hil.power.record import PowerRecord
 from hil.sim.aircraft import SimAircraft
 from hil.sim.app import FLIGHTLOG, AppBehaviour, MediaItem
 from hil.sim.devantech import DevantechSimulator
@@ -104,7 +106,12 @@ class SimBench:
         # relay board and the devices on its channels
         self.relay = SIMULATORS[t.relay.driver](t.relay.channels)
         self.relay.on_change(self._contact)
-        raw["relay"]["url"] = self.relay.url
+        # a name of this bench's own for its pty, as /dev/serial/by-path/... is on a real
+        # bench: a pty path is reused by later simulators, and the bench lock and the power
+        # record are keyed by the relay's URL (a record must not outlive its devices)
+        self.relay_link = self.dir / "relay-tty"
+        self.relay_link.symlink_to(self.relay.url)
+        raw["relay"]["url"] = str(self.relay_link)
         for name, a in t.aircraft.items():
             boot = a.model.boot_time * self.scale
             self.inputs[a.power.relay] = SimPowerInput(a.power.sequence, a.power.button, boot)
@@ -185,6 +192,10 @@ class SimBench:
             self.gateway.stop()
         if getattr(self, "relay", None):
             self.relay.stop()
+        if getattr(self, "relay_link", None):  # the devices are gone: so is their record
+            name = self.template.name
+            PowerRecord.for_bench(name, str(self.relay_link)).path.unlink(missing_ok=True)
+            lock_path(name, str(self.relay_link)).unlink(missing_ok=True)
         if self._own_dir:
             shutil.rmtree(self.dir, ignore_errors=True)
 

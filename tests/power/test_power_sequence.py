@@ -4,7 +4,9 @@ import pytest
 
 from hil.bench import PowerConfig
 from hil.models import ButtonTiming
+from hil.power.record import PowerRecord
 from hil.power.sequence import PowerSequence
+from hil.power.state import StateUnknown
 
 
 class Board:
@@ -49,6 +51,7 @@ def test_switch_waits_out_the_off_time_before_a_reclose():
 def test_button_on_is_short_gap_long_and_not_repeated():
     b, s = Board(), []
     p = seq("button", b, s)
+    p.powered = False  # read by its owner before the first press
     p.on()
     assert b.calls == [("set", 3, True), ("set", 3, False)] * 2
     assert s == [0.3, 0.4, 2.2]
@@ -58,15 +61,47 @@ def test_button_on_is_short_gap_long_and_not_repeated():
     assert len(b.calls) == 8 and p.powered is False
 
 
-def test_an_interrupted_press_is_released():
+def test_an_interrupted_press_is_released(tmp_path):
     b = Board()
 
     def sleep(x):
         raise KeyboardInterrupt
 
     cfg = PowerConfig(3, "button", ButtonTiming(), off_time=1.0)
-    p = PowerSequence(b, cfg, "spark controller", sleep=sleep)
+    record = PowerRecord(tmp_path / "power.json")
+    p = PowerSequence(b, cfg, "spark controller", sleep=sleep, record=record)
+    p.powered = False
     with pytest.raises(KeyboardInterrupt):
         p.on()
     assert b.calls == [("set", 3, True), ("set", 3, False)]
     assert p.powered is None  # unknown: the pattern did not complete
+    c = record.get("spark controller")  # and the record says so to the next job
+    assert c.on and not c.done and "interrupted" in c.describe()
+
+
+def test_a_button_of_unknown_state_is_never_pressed():
+    b, s = Board(), []
+    p = seq("button", b, s)
+    for action in (p.on, p.off):
+        with pytest.raises(StateUnknown, match="spark aircraft: its state is not known"):
+            action()
+    assert b.calls == []
+
+
+def test_a_press_is_recorded_before_it_starts_and_when_it_completed(tmp_path):
+    record = PowerRecord(tmp_path / "power.json")
+    seen = []
+
+    class Watching(Board):
+        def set(self, ch, closed):
+            seen.append(record.get("spark aircraft"))  # what a SIGKILL here leaves behind
+            super().set(ch, closed)
+
+    cfg = PowerConfig(3, "button", ButtonTiming(0.3, 0.4, 2.2), off_time=5.0)
+    p = PowerSequence(Watching(), cfg, "spark aircraft", sleep=lambda x: None, record=record)
+    p.powered = False
+    p.on()
+    assert all(c.on and not c.done for c in seen) and len(seen) == 4
+    assert record.get("spark aircraft").done and record.get("spark aircraft").on
+    p.off()
+    assert record.get("spark aircraft").done and not record.get("spark aircraft").on
