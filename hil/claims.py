@@ -11,6 +11,15 @@ clock, the harness's actions, the flows and DNS lookups that started in it) and 
   is an error, never a pass.
 
 Judges never do I/O. "Internet" means any address outside the bench's LAN subnet.
+
+Name resolution (a flow of category `dns`: DNS on port 53, DNS over TLS on 853; see
+`hil.capture.catalog`) is judged by what it resolves, not as a destination: G1 never
+counts it as unknown nor as a catalogued endpoint answering, and the app's traffic
+returning (K7, K8) is never shown by a lookup. Where lookups are plaintext (port 53) the
+judges read their names (K5, K7, K8), so a lookup of a diagnostics or app name is a
+violation whatever the resolver's flow is called; an encrypted lookup (DNS over TLS) hides
+its name, so K7 and K8 count its flow as traffic. K1 (volume) and K6 (anything answered
+while cut) look at every flow, name resolution included.
 """
 
 from __future__ import annotations
@@ -19,6 +28,8 @@ import ipaddress
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
+
+from hil.capture.flows import DNS_PORT
 
 PASS, FAIL, ERROR = "pass", "fail", "error"
 
@@ -197,8 +208,15 @@ def k6_uplink_cut(cut: PhaseView, restored: PhaseView, ctx: Context,
 
 # -- helpers shared by the claims below ---------------------------------------------------
 
-def _is_dns(f) -> bool:
-    return f.dport == 53 or f.sport == 53
+def _resolves_names(f) -> bool:
+    """The flow is name resolution (category `dns`), plaintext or encrypted."""
+    return f.category == "dns"
+
+
+def _lookups_read(f) -> bool:
+    """The flow is plaintext DNS: its lookups are in the phase's `dns` records, judged by
+    the names they ask for instead of by the flow."""
+    return _resolves_names(f) and f.dport == DNS_PORT
 
 
 def _internet_flows(phase: PhaseView, ctx: Context) -> list:
@@ -206,8 +224,8 @@ def _internet_flows(phase: PhaseView, ctx: Context) -> list:
 
 
 def _answered(phase: PhaseView, ctx: Context, who: str | None = None) -> list:
-    return [f for f in _internet_flows(phase, ctx) if f.packets_down > 0 and not _is_dns(f)
-            and (who is None or f.src == who)]
+    return [f for f in _internet_flows(phase, ctx) if f.packets_down > 0
+            and not _resolves_names(f) and (who is None or f.src == who)]
 
 
 def _destination(f) -> str:
@@ -223,7 +241,9 @@ def _per_destination(flows) -> dict[str, int]:
 
 def _app_traffic(phase: PhaseView, ctx: Context, category_of, clients=None,
                  exclude=frozenset()) -> list[str]:
-    """What left for the internet that is not the phone OS's own noise, in words.
+    """What left for the internet that is not the phone OS's own noise, in words: every
+    flow but `os` ones and plaintext DNS, and every lookup of a name that is not `os`
+    (plaintext DNS is judged by the names it asks for; an encrypted lookup's flow counts).
 
     Only from `clients` when given; never from the hosts in `exclude`.
     """
@@ -231,7 +251,7 @@ def _app_traffic(phase: PhaseView, ctx: Context, category_of, clients=None,
     for f in _internet_flows(phase, ctx):
         if (clients is not None and f.src not in clients) or f.src in exclude:
             continue
-        if not _is_dns(f) and f.category != "os":
+        if not _lookups_read(f) and f.category != "os":
             out.append(_flow_label(f))
     for d in phase.dns:
         if (clients is not None and d.client not in clients) or d.client in exclude:
@@ -378,9 +398,15 @@ def k8_nothing_without_app(app_closed: PhaseView, app_open: PhaseView, ctx: Cont
 
 def g1_catalog(phases: list[PhaseView], ctx: Context, budget: int) -> Verdict:
     """G1 (release gate): every destination is in the endpoint catalog; unknown
-    destinations that received more than `budget` bytes fail and are listed."""
+    destinations that received more than `budget` bytes fail and are listed.
+
+    Name resolution (`dns`) is the phone's own noise, as `os` is: never an unknown
+    destination, so a long session's lookups cannot spend the budget. Unlike `os`, which
+    the catalog names, it is no control either: a resolver answering does not show a
+    catalogued endpoint answering. A pass says how much of it there was."""
     claim = "G1"
-    flows = [f for p in phases for f in _internet_flows(p, ctx) if not _is_dns(f)]
+    seen = [f for p in phases for f in _internet_flows(p, ctx)]
+    flows = [f for f in seen if not _resolves_names(f)]
     known = [f for f in flows if f.category != "unknown" and f.packets_down > 0]
     unknown = _per_destination([f for f in flows if f.category == "unknown"])
     over = {d: b for d, b in unknown.items() if b > budget}
@@ -393,6 +419,11 @@ def g1_catalog(phases: list[PhaseView], ctx: Context, budget: int) -> Verdict:
             "would pass this gate",))
     reasons = [f"{len({_destination(f) for f in known})} catalogued destination(s): "
                + ", ".join(sorted({f'{_destination(f)} [{f.category}]' for f in known}))]
+    resolving = [f for f in seen if _resolves_names(f)]
+    if resolving:
+        reasons.append(f"name resolution [dns]: {len(resolving)} flow(s) to "
+                       f"{len({_destination(f) for f in resolving})} resolver(s), "
+                       f"{sum(f.bytes_up for f in resolving)} B up, not judged as destinations")
     reasons += [f"unknown destination {d}: {b} B up (within the budget of {budget} B)"
                 for d, b in unknown.items()]
     return Verdict(claim, PASS, tuple(reasons), tuple(known))

@@ -117,7 +117,8 @@ class Evidence:
         span = max(t1 - t0, 1e-6)
         x = lambda t: 10 + (width - 20) * (t - t0) / span  # noqa: E731
         colours = {"diagnostics": "#cf222e", "nfz": "#0969da", "os": "#8c959f",
-                   "unknown": "#9a6700", "media": "#8250df", "flightlog": "#bf3989"}
+                   "dns": "#6e7781", "unknown": "#9a6700", "media": "#8250df",
+                   "flightlog": "#bf3989"}
         out = [f'<svg width="{width}" height="90" xmlns="http://www.w3.org/2000/svg" '
                'style="border:1px solid #d0d7de">']
         for i, p in enumerate(self.phases):

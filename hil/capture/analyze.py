@@ -14,9 +14,12 @@ A flow's ``server_name`` is, in this order of preference:
    to the question; answers to this client are preferred over answers to other clients);
 3. ``http_host``: the Host header of a plaintext HTTP request.
 ``name_source`` says which (``"sni"``, ``"dns"``, ``"http"`` or ``None``), and
-``category`` is the endpoint catalog's category for that name (``"unknown"`` when there
-is no name or no catalog entry matches). ``quic`` marks a UDP flow that speaks QUIC: its
-TLS handshake is encrypted, so it has no ``sni`` (only a DNS name can name it).
+``category`` is the endpoint catalog's category for that name; when there is no name or
+no catalog entry matches, it is ``"dns"`` for a flow to a name-resolution port (UDP/TCP
+53, DNS over TLS on TCP 853) and ``"unknown"`` otherwise
+(:meth:`~hil.capture.catalog.Catalog.flow_category`). ``quic`` marks a UDP flow that
+speaks QUIC: its TLS handshake is encrypted, so it has no ``sni`` (only a DNS name can
+name it).
 
 With numpy installed, bulk TCP segments are counted a batch at a time
 (:mod:`hil.capture.vector`); the results are the same without it, only slower.
@@ -333,7 +336,7 @@ class _Analyzer:
     def result(self) -> Analysis:
         """The analysis; it ends this one: the flow table is emptied as flows are built,
         so a flow's working state is freed as its result is made."""
-        self._categories: dict[str | None, str] = {}
+        self._categories: dict[tuple[str | None, str, int], str] = {}
         self.table.tcp.clear()
         self.table.udp.clear()
         states = self.table.flows
@@ -346,10 +349,11 @@ class _Analyzer:
         ignored = self.ignored + self.fragments.lost()
         return Analysis(self.packets, flows, list(self.dns), ignored)
 
-    def _category(self, name: str | None) -> str:
-        category = self._categories.get(name)
+    def _category(self, name: str | None, proto: str, server_port: int) -> str:
+        key = (name, proto, server_port)
+        category = self._categories.get(key)
         if category is None:
-            category = self._categories[name] = self.catalog.category(name)
+            category = self._categories[key] = self.catalog.flow_category(*key)
         return category
 
     def close(self) -> None:
@@ -372,8 +376,9 @@ class _Analyzer:
             server_name, source = f.http_host, "http"
         else:
             server_name, source = None, None
+        proto = "tcp" if f.proto == TCP else "udp"
         return Flow(
-            proto="tcp" if f.proto == TCP else "udp",
+            proto=proto,
             src=self._ip(f.client),
             sport=f.cport,
             dst=self._ip(f.server),
@@ -389,7 +394,7 @@ class _Analyzer:
             http_host=f.http_host,
             server_name=server_name,
             name_source=source,
-            category=self._category(server_name),
+            category=self._category(server_name, proto, f.sport),
             quic=bool(f.quic),
         )
 

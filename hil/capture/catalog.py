@@ -20,6 +20,16 @@ Patterns:
 Names and patterns compare case-insensitively and a trailing dot is ignored. When
 several patterns match, the longest (most specific) wins: an exact name beats any
 wildcard, and ``*.cdn.example.com`` beats ``*.example.com``.
+
+Name resolution has its own category, ``dns``. A flow gets it from its server port
+(:meth:`Catalog.flow_category`): DNS over UDP or TCP port 53 and DNS over TLS on TCP port
+853 (:data:`RESOLVER_PORTS`). The catalog's name comes first: a flow whose name has an
+entry keeps that entry's category on any port (a DJI host reached on port 53 is still
+that host's traffic, and the claims looking for it keep seeing it); the port rule names
+what the catalog cannot, a resolver's flow (it has no name of its own, or a DoT server
+name the catalog does not list), which would otherwise read ``unknown``. An entry may
+carry ``category = "dns"`` itself, for a resolver reached on another port (DNS over
+HTTPS on 443).
 """
 
 from __future__ import annotations
@@ -29,9 +39,12 @@ import tomllib
 from dataclasses import dataclass
 from importlib import resources
 
-__all__ = ["CATEGORIES", "Catalog", "CatalogError", "Endpoint"]
+from hil.capture.flows import DNS_PORT
 
-#: Every category a flow can be given; ``unknown`` is what an unmatched name gets.
+__all__ = ["CATEGORIES", "RESOLVER_PORTS", "Catalog", "CatalogError", "Endpoint"]
+
+#: Every category a flow can be given; ``unknown`` is what an unmatched name gets, ``dns``
+#: what a flow to a name-resolution port gets when its name has no entry.
 CATEGORIES = (
     "media",
     "flightlog",
@@ -42,9 +55,14 @@ CATEGORIES = (
     "account",
     "activation",
     "maps",
+    "dns",
     "os",
     "unknown",
 )
+
+#: ``(proto, server port)`` of the flows that resolve names: plaintext DNS over UDP and
+#: TCP (the lookups the analyzer reads), DNS over TLS (RFC 7858) on TCP 853 (encrypted).
+RESOLVER_PORTS = frozenset({("udp", DNS_PORT), ("tcp", DNS_PORT), ("tcp", 853)})
 
 _SUPPORTED_VERSION = 1
 _ENTRY_KEYS = {"pattern": str, "category": str, "source": str, "verified": bool}
@@ -169,6 +187,15 @@ class Catalog:
         """The category of server ``name``: its entry's, or ``"unknown"``."""
         hit = self.classify(name)
         return hit.category if hit is not None else "unknown"
+
+    def flow_category(self, name: str | None, proto: str, server_port: int) -> str:
+        """The category of a flow to ``server_port`` (``proto`` ``"tcp"``/``"udp"``) named
+        ``name``: its name's entry's category when there is one; else ``dns`` when the
+        port resolves names (:data:`RESOLVER_PORTS`); else ``"unknown"``."""
+        category = self.category(name)
+        if category == "unknown" and (proto, server_port) in RESOLVER_PORTS:
+            return "dns"
+        return category
 
 
 def _entry(entry: object, where: str) -> Endpoint:

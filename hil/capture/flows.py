@@ -51,6 +51,7 @@ from hil.capture.dns import split_tcp_stream
 from hil.capture.tls import HelloStatus, scan_client_hello
 
 __all__ = [
+    "DNS_PORT",
     "DNS_STREAM_BYTES",
     "FIRST_BYTES",
     "Direction",
@@ -66,8 +67,9 @@ __all__ = [
 FIRST_BYTES = 20 * 1024
 #: How many bytes of each direction of a DNS-over-TCP connection are read.
 DNS_STREAM_BYTES = 1024 * 1024
+#: The port whose messages are read as DNS, over UDP and TCP (plaintext DNS only).
+DNS_PORT = 53
 
-_DNS_PORT = 53
 _SEQ_MOD = 1 << 32
 _NEVER = float("-inf")
 _HTTP_METHODS = (
@@ -301,7 +303,7 @@ class FlowTable:
             d.last = ts
         if d.watch and p1 > p0:
             flow = d.flow
-            if _DNS_PORT in (sport, dport):
+            if DNS_PORT in (sport, dport):
                 if self.on_dns is not None:
                     self.on_dns(ts, src, sport, dst, dport, bytes(data[p0:p1]))
             else:  # not decided yet: QUIC or not
@@ -323,7 +325,7 @@ class FlowTable:
         else:
             flow = FlowState(proto, dst, dport, src, sport, ts)
             table[key], table[rkey] = flow.down, flow.up
-        if _DNS_PORT in (sport, dport):
+        if DNS_PORT in (sport, dport):
             flow.up.watch = flow.down.watch = True
             if proto == TCP:
                 flow.dns = [Stream(DNS_STREAM_BYTES), Stream(DNS_STREAM_BYTES)]

@@ -170,8 +170,10 @@ def tls_session(
     rtt: float = 0.002,
     syn_retries: int = 3,
     rto: float = 0.01,
+    port: int = 443,
 ) -> Frames:
-    """One HTTPS connection from ``client_ip:sport`` to ``server_ip:443``, starting at ``t``.
+    """One HTTPS connection from ``client_ip:sport`` to ``server_ip:443``, starting at ``t``
+    (another TLS service's ``port``, such as DNS over TLS on 853, when given).
 
     Reachable: three-way handshake; the ClientHello naming ``sni`` (``None``: no SNI);
     the server's handshake flight; ``up_bytes`` of TLS application-data records upstream
@@ -189,7 +191,7 @@ def tls_session(
     if rtt <= 0 or rto <= 0:
         raise ValueError(f"rtt and rto must be positive, got rtt={rtt}, rto={rto}")
     if not reachable:
-        conv = _Conversation(t, rtt, (client_ip, client_mac, sport), (server_ip, gw_mac, 443))
+        conv = _Conversation(t, rtt, (client_ip, client_mac, sport), (server_ip, gw_mac, port))
         isn = conv.seq["c"]
         for k in range(syn_retries + 1):
             conv.t = t + rto * (2**k - 1)
@@ -198,7 +200,7 @@ def tls_session(
             conv.send("c", SYN, options=mss_option(MSS))
         return conv.frames
     frames, conn = tls_open(t, client_ip, client_mac, sport, server_ip, gw_mac, sni,
-                            up_bytes, down_bytes, rtt)
+                            up_bytes, down_bytes, rtt, port)
     return frames + conn.close()
 
 
@@ -251,13 +253,14 @@ def tls_open(
     up_bytes: int,
     down_bytes: int,
     rtt: float = 0.002,
+    port: int = 443,
 ) -> tuple[Frames, KeptConnection]:
     """Like a reachable :func:`tls_session`, but the connection is left open (no FIN), as
     an app's keep-alive connection is: the frames so far, and the connection to send more
     requests over with :meth:`KeptConnection.send`."""
     if rtt <= 0:
         raise ValueError(f"rtt must be positive, got rtt={rtt}")
-    conv = _Conversation(t, rtt, (client_ip, client_mac, sport), (server_ip, gw_mac, 443))
+    conv = _Conversation(t, rtt, (client_ip, client_mac, sport), (server_ip, gw_mac, port))
     syn_options = mss_option(MSS)
     conv.send("c", SYN, options=syn_options)
     conv.send("s", SYN | ACK, options=syn_options)

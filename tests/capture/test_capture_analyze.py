@@ -8,7 +8,7 @@ import json
 import struct
 
 import pytest
-from capture_frames import Tcp, fragments, quic_initial, to_ipv6, udp
+from capture_frames import Tcp, dns_over_tcp, fragments, quic_initial, to_ipv6, udp
 
 from hil.capture.analyze import Analysis, DnsRecord, Flow, analyze
 from hil.capture.catalog import Catalog
@@ -72,7 +72,7 @@ def expected_dns(frames, sport, qname, answers, rcode=0):
         packets_up=pu, packets_down=pd,
         bytes_up=len(frames[0][1]) - 42, bytes_down=sum(len(f) - 42 for _, f in frames[1:]),
         sni=None, dns_name=None, http_host=None, server_name=None, name_source=None,
-        category="unknown",
+        category="dns",
     )  # fmt: skip
     record = DnsRecord(first, qname, answers, PHONE, RESOLVER, rcode if pd else None)
     return flow, record
@@ -337,6 +337,32 @@ def test_dns_over_tcp_pipelined_and_split():
                        ("b.cdn.example", "A", "192.0.2.2")], PHONE, RESOLVER),
     ]  # fmt: skip
     assert result.flows[-1].dns_name == "b.example"  # named by the answer that came over TCP
+
+
+def test_name_resolution_reads_dns_and_a_catalogued_name_comes_first():
+    """UDP/TCP 53 and DNS over TLS (TCP 853) read `dns` when the catalog does not name the
+    flow; a name it lists keeps its category on those ports; UDP 853 is not DNS over TLS;
+    a catalog entry may itself say `dns` (a DNS-over-HTTPS resolver on 443)."""
+    catalog = Catalog.from_toml("version = 1\n" + "".join(
+        f'[[endpoint]]\npattern = "{name}"\ncategory = "{category}"\nsource = "test"\n'
+        "verified = false\n"
+        for name, category in [("mydjiflight.dji.com", "flightlog"), ("doh.example.net", "dns")]))
+    frames = lookup(T0, "a.example", "192.0.2.1", sport=53001)
+    frames += dns_over_tcp(T0 + 1, RESOLVER, 45010, "b.example", "192.0.2.2", 2)[0]
+    for i, (sni, port) in enumerate([("dns.example.net", 853), ("mydjiflight.dji.com", 853),
+                                     ("doh.example.net", 443)]):
+        frames += traffic.tls_session(T0 + 2 + i, PHONE, PHONE_MAC, 45011 + i, "192.0.2.85",
+                                      GW_MAC, sni, 100, 100, True, port=port)
+    frames.append(udp(T0 + 6, "192.0.2.86", 45020, 853, bytes(60)))
+    flows = analyze(pcap(frames), catalog).flows
+    assert [(f.proto, f.dport, f.server_name, f.category) for f in flows] == [
+        ("udp", 53, None, "dns"),
+        ("tcp", 53, None, "dns"),
+        ("tcp", 853, "dns.example.net", "dns"),
+        ("tcp", 853, "mydjiflight.dji.com", "flightlog"),
+        ("tcp", 443, "doh.example.net", "dns"),
+        ("udp", 853, None, "unknown"),
+    ]  # fmt: skip
 
 
 def test_quic_flows_are_marked_and_get_no_guessed_name():

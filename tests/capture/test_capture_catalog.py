@@ -21,7 +21,7 @@ def catalog(*entries) -> Catalog:
 def test_categories_are_exactly_the_designed_set():
     assert set(CATEGORIES) == {
         "media", "flightlog", "diagnostics", "nfz", "firmware", "app-update",
-        "account", "activation", "maps", "os", "unknown",
+        "account", "activation", "maps", "dns", "os", "unknown",
     }  # fmt: skip
 
 

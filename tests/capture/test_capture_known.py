@@ -71,7 +71,7 @@ def scene(family: int = 4) -> tuple[list[tuple[float, bytes]], list[Flow], list[
                                  sport, txid, cname=cname)  # fmt: skip
         frames.extend(got)
         payloads = [len(f) - 42 for _, f in got]
-        flow("udp", sport, RESOLVER, 53, got, (1, 1, payloads[0], payloads[1]))
+        flow("udp", sport, RESOLVER, 53, got, (1, 1, payloads[0], payloads[1]), category="dns")
         answers = [(name, "CNAME", cname)] if cname else []
         answers.append((cname or name, rtype, ip(answer)))
         lookups.append(DnsRecord(pytest.approx(t, abs=2e-6), name, answers, ip(PHONE),
@@ -124,7 +124,7 @@ def scene(family: int = 4) -> tuple[list[tuple[float, bytes]], list[Flow], list[
 
     got, conn = dns_over_tcp(T0 + 4, RESOLVER, 41005, "dl.djicdn.com", ip(FW), 5)
     frames.extend(got)
-    flow("tcp", 41005, RESOLVER, 53, got, conn.count())
+    flow("tcp", 41005, RESOLVER, 53, got, conn.count(), category="dns")
     lookups.append(DnsRecord(pytest.approx(got[3][0], abs=2e-6), "dl.djicdn.com",
                              [("dl.djicdn.com", rtype, ip(FW))], ip(PHONE), ip(RESOLVER), 0))
     got, counts = tls(T0 + 4.5, 41006, FW, None, 3000, 10_000)

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import io
 import json
+import re
 
-from capture_frames import GW_MAC, PHONE, PHONE_MAC, RESOLVER, pcap
+from capture_frames import GW_MAC, PHONE, PHONE_MAC, RESOLVER, dns_over_tcp, pcap
 
 from hil.capture import report
+from hil.capture.analyze import analyze
 from hil.capture.report import DNS_KEYS, FLOW_KEYS
+from hil.evidence import Evidence, Phase
 from hil.sim import traffic
 
 T0 = 1_700_000_000.0
@@ -59,9 +62,57 @@ def test_table_by_upload_bytes_with_categories(tmp_path):
     assert lines[1].split()[:6] == ["proto", "client", "server", "name", "from", "category"]
     rows = [line.split() for line in lines[2:]]
     assert [r[3] for r in rows] == ["upload.skypixel.com", "mydjiflight.dji.com", "-"]
-    assert [r[5] for r in rows] == ["media", "flightlog", "unknown"]
+    assert [r[5] for r in rows] == ["media", "flightlog", "dns"]
     assert [r[4] for r in rows] == ["dns", "sni", "-"]
     assert int(rows[0][6]) > int(rows[1][6]) > int(rows[2][6])
+
+
+PUBLIC_RESOLVER, DOT = "203.0.113.53", "192.0.2.85"
+
+
+def resolution_capture(tmp_path):
+    """Name resolution three ways (DNS over UDP 53 and TCP 53 to a public resolver, DNS
+    over TLS on 853 naming its server), and one HTTPS flow."""
+    frames = traffic.dns_lookup(T0, PHONE, PHONE_MAC, PUBLIC_RESOLVER, GW_MAC, "a.example",
+                                "198.51.100.5", True, 53001, 1)  # fmt: skip
+    frames += dns_over_tcp(T0 + 1, PUBLIC_RESOLVER, 41001, "b.example", "198.51.100.6", 2)[0]
+    frames += traffic.tls_session(T0 + 2, PHONE, PHONE_MAC, 41002, DOT, GW_MAC,
+                                  "dns.example.net", 400, 900, True, port=853)  # fmt: skip
+    frames += traffic.tls_session(T0 + 3, PHONE, PHONE_MAC, 41003, "198.51.100.7", GW_MAC,
+                                  "flysafe-api.dji.com", 5_000, 2_000, True)  # fmt: skip
+    path = tmp_path / "dns.pcap"
+    path.write_bytes(pcap(frames))
+    return path
+
+
+def test_name_resolution_reads_dns_in_the_table_and_the_json(tmp_path):
+    path = resolution_capture(tmp_path)
+    _, out, _ = run(path, as_json=True)
+    got = [((f["dst"], f["dport"]), f["proto"], f["category"]) for f in json.loads(out)["flows"]]
+    assert sorted(got) == sorted([((PUBLIC_RESOLVER, 53), "udp", "dns"),
+                                  ((PUBLIC_RESOLVER, 53), "tcp", "dns"),
+                                  ((DOT, 853), "tcp", "dns"),
+                                  (("198.51.100.7", 443), "tcp", "nfz")])  # fmt: skip
+    _, out, _ = run(path)
+    rows = [line.split() for line in out.splitlines()[2:]]
+    assert sorted((r[0], r[2], r[5]) for r in rows) == [
+        ("tcp", f"{DOT}:853", "dns"), ("tcp", "198.51.100.7:443", "nfz"),
+        ("tcp", f"{PUBLIC_RESOLVER}:53", "dns"), ("udp", f"{PUBLIC_RESOLVER}:53", "dns")]
+
+
+def test_name_resolution_reads_dns_in_the_evidence_flow_table(tmp_path):
+    flows = [f.to_dict() for f in analyze(resolution_capture(tmp_path)).flows]
+    ev = Evidence(test="t", claim="G1", aircraft="spark", model="spark", bench="sim",
+                  phone="pixel-spark", firmware="01.00.0900", session="defaults",
+                  served=["G1"], verdict={"status": "pass", "reasons": []})
+    ev.phases = [Phase("power-on", T0, T0 + 5, [], flows)]
+    page = ev.html()
+    # a row: ... <td>phone</td><td>server</td><td>name</td><td>from</td><td>category</td> ...
+    rows = re.findall(rf"<td>{PHONE}:\d+</td><td>([\d.]+):(\d+)</td><td>[^<]*</td><td>[^<]*"
+                      r"</td><td>([^<]*)</td>", page)
+    assert sorted(rows) == sorted([(PUBLIC_RESOLVER, "53", "dns"), (PUBLIC_RESOLVER, "53", "dns"),
+                                   (DOT, "853", "dns"), ("198.51.100.7", "443", "nfz")])
+    assert page.count("[dns] up") == 3  # the timeline's bars say it too
 
 
 def test_damaged_capture_prints_what_was_read_then_the_damage(tmp_path):

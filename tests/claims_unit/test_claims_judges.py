@@ -38,7 +38,7 @@ DIAG = F(category="diagnostics", bytes_up=12000, packets_down=5, bytes_down=600,
          server_name="statistical-report.djiservice.org")
 NFZ = F(category="nfz", bytes_up=1500, packets_down=9, bytes_down=30000,
         server_name="flysafe-api.dji.com")
-DNS_ATTEMPT = F(dst="203.0.113.53", proto="udp", dport=53, bytes_up=40)
+DNS_ATTEMPT = F(dst="203.0.113.53", category="dns", proto="udp", dport=53, bytes_up=40)
 
 
 def phase(name, *flows, dns=()):
