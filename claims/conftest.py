@@ -14,7 +14,9 @@ Sessions of aircraft with different phones are played at the same time (hil.pool
 """
 
 from fixtures.evidence import scenario_fixture
+from hil import link
 from hil.pool import Scenario
+from hil.remote import phone
 
 
 def prepare(s, st, diagnostics=True, ldm=False, launch=True):
@@ -37,37 +39,73 @@ def power_on_and_observe(s, st, phase):
 
 
 def stores(st) -> dict:
-    return {"aircraft_logs": st.link.log_list(), "app_records": st.app.records()}
+    """The aircraft's onboard logs and the app's flight records; None where nothing on this
+    bench can list them (`cannot(st)` says why)."""
+    return {"aircraft_logs": st.link.log_list() if st.link.can(link.LOGS) else None,
+            "app_records": st.app.records() if st.app.can(phone.RECORDS) else None}
+
+
+def cannot(st) -> dict[str, str]:
+    """What this station cannot do that a claim may need, in words naming the device."""
+    out = {}
+    if not st.link.can(link.LOGS):
+        out["aircraft_logs"] = f"{st.link} cannot list onboard logs"
+    if not st.app.can(phone.RECORDS):
+        out["app_records"] = f"the app backend of {st.phone.name} cannot list flight records"
+    if not st.link.can(link.MEDIA) and not st.app.can(phone.MEDIA):
+        out["media"] = (f"nobody can take a photo: {st.link} cannot, nor can the app "
+                        f"backend of {st.phone.name}")
+    return out
 
 
 def take(s, st, what) -> dict:
-    """Take a photo or a video; its size is the growth of the aircraft's storage."""
-    before = st.link.storage_used()
+    """Take a photo or a video, with the aircraft link where it can, else with the app.
+
+    Its size: the growth of the aircraft's storage where the link reports it, else the
+    size the app reports, else the model's nominal photo size (and the media says which).
+    """
+    by_link = st.link.can(link.MEDIA)
+    device = st.link if by_link else st.app
+    before = st.link.storage_used() if by_link and st.link.can(link.STORAGE) else None
     if what == "photo":
-        index, path = s.act("take photo", st.link.take_photo)
+        shot = s.act(f"take photo ({'aircraft link' if by_link else 'app'})",
+                     device.take_photo)
+        index, path, size = (*shot, None) if by_link else (shot["index"], shot["file"],
+                                                           shot["size"])
     else:
-        s.act("start video", lambda: st.link.video(True))
+        s.act("start video", lambda: device.video(True))
         s.observe(st.bench.windows.video)
-        s.act("stop video", lambda: st.link.video(False))
-        index, path = None, None
-    return {"kind": what, "index": index, "file": path,
-            "size": int(round(st.link.storage_used() - before))}
+        shot = s.act("stop video", lambda: device.video(False))
+        index, path, size = (None, None, None) if by_link or not shot else \
+            (shot["index"], shot["file"], shot["size"])
+    if before is not None:
+        size, source = int(round(st.link.storage_used() - before)), "the aircraft's storage"
+    elif size is not None:
+        source = f"as the app on {st.phone.name} reports them"
+    else:
+        nominal = st.config.model.photo
+        size, source = nominal.size, nominal.describe()
+    return {"kind": what, "index": index, "file": path, "size": size, "size_from": source}
 
 
 def defaults(s, st):
+    s.note("cannot", cannot(st))
     prepare(s, st)
     with s.phase("baseline"):
         st.power_on(s.act)
         s.note("before", stores(st))
         st.power_off(s.act)
     power_on_and_observe(s, st, "power-on")
+    media = None
     with s.phase("media"):
-        media = [take(s, st, "photo"), take(s, st, "photo"), take(s, st, "video")]
+        if "media" not in s.observations["cannot"]:
+            media = [take(s, st, "photo"), take(s, st, "photo"), take(s, st, "video")]
         s.note("media", media)
         s.observe()
     with s.phase("share"):
-        photo = s.note("shared", media[0])
-        s.act(f"share photo {photo['index']}", lambda: st.app.share(photo["index"]))
+        photo = s.note("shared", media[0] if media else None)
+        if photo is not None:
+            s.act(f"share photo {photo['index']}", lambda: st.app.share(photo["index"]))
         s.observe()
     with s.phase("sync"):
         s.note("unsynced", sum(r["size"] for r in st.app.records() if not r["synced"]))

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from hil import link as links
 from hil import models
 from hil.models import ButtonTiming, Model
 from hil.power import boards
@@ -89,7 +90,9 @@ class AircraftConfig:
     power: PowerConfig
     controller: PowerConfig
     link: str
-    firmware: str | None  # the simulated aircraft's firmware (sim benches only)
+    # the simulated aircraft's firmware (sim benches), or the one a person declares for an
+    # aircraft whose link cannot read it (`link = "none"`)
+    firmware: str | None
 
 
 @dataclass(frozen=True)
@@ -406,7 +409,9 @@ class _Parser:
                     raise self.fail(f"{where}.{key}.relay",
                                     f"channel {cfg.relay} is already used by {used[cfg.relay]}")
                 used[cfg.relay] = f"{where}.{key}"
-            link = self.address(a, "link", where)
+            link = self.address(a, "link", where, model.default_link)
+            if link != SIM and (problem := links.check(link)):
+                raise self.fail(f"{where}.link", problem)
             firmware = self.value(a, "firmware", where, str, None)
             if self.is_sim and firmware is None:
                 raise self.fail(f"{where}.firmware", "a simulated aircraft needs a firmware "

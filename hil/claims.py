@@ -297,30 +297,38 @@ def k1_no_automatic_media_upload(observe: PhaseView, share: PhaseView, ctx: Cont
             f"control failed: after sharing photo {shared['index']} ({shared['size']} B) no "
             "upload of at least that size was seen; the capture cannot be trusted to see "
             "one",))
+    sizes = sorted({m["size_from"] for m in media if m.get("size_from")})
     return Verdict(claim, PASS, (
         f"{len(media)} new file(s) ({', '.join(str(m['size']) for m in media)} B): no media "
         f"flow and no destination over {int(limit)} B in the window",
-        f"control: the shared photo went up, {_flow_label(ups[0])}"), tuple(ups))
+        f"control: the shared photo went up, {_flow_label(ups[0])}",
+        *(f"sizes: {x}" for x in sizes)), tuple(ups))
 
 
-def k2_logs_recorded(before: dict, after: dict) -> Verdict:
+def k2_logs_recorded(before: dict, after: dict, cannot: dict | None = None) -> Verdict:
     """K2: a power session adds a flight log on the aircraft and a record in the app.
 
     `before`/`after` hold the aircraft's log list (LOG_ENTRY ids) and the app's
-    flight-record store, read in the previous power session and after this one.
+    flight-record store, read in the previous power session and after this one; a store
+    that nothing on the bench can list is None, and `cannot[store]` says why. The claim is
+    then judged on the store that was read, and the verdict says which part was not; with
+    neither, it cannot be judged (ERROR: never a pass on evidence that was not gathered).
     """
     claim = "K2"
-    new_logs = [e for e in after["aircraft_logs"]
-                if e["id"] not in {b["id"] for b in before["aircraft_logs"]}]
-    new_records = [r for r in after["app_records"]
-                   if r["id"] not in {b["id"] for b in before["app_records"]}]
-    reasons = [
-        f"aircraft: {len(before['aircraft_logs'])} -> {len(after['aircraft_logs'])} logs"
-        + (f", new: {new_logs[-1]}" if new_logs else ", no new log"),
-        f"app: {len(before['app_records'])} -> {len(after['app_records'])} flight records"
-        + (f", new: {new_records[-1]}" if new_records else ", no new record"),
-    ]
-    return Verdict(claim, PASS if new_logs and new_records else FAIL, tuple(reasons))
+    cannot = cannot or {}
+    parts = (("aircraft_logs", "aircraft", "logs"), ("app_records", "app", "flight records"))
+    reasons, grew, skipped = [], [], []
+    for key, who, what in parts:
+        if before.get(key) is None or after.get(key) is None:
+            skipped.append(f"{who} part not judged: {cannot.get(key, 'it was not read')}")
+            continue
+        new = [e for e in after[key] if e["id"] not in {b["id"] for b in before[key]}]
+        grew.append(bool(new))
+        reasons.append(f"{who}: {len(before[key])} -> {len(after[key])} {what}"
+                       + (f", new: {new[-1]}" if new else f", no new {what[:-1]}"))
+    if not grew:
+        return Verdict(claim, ERROR, tuple(skipped))
+    return Verdict(claim, PASS if all(grew) else FAIL, tuple(reasons + skipped))
 
 
 def k3_logs_only_on_sync(before_sync: list[PhaseView], sync: PhaseView, ctx: Context,

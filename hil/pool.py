@@ -38,7 +38,7 @@ from pathlib import Path
 
 from hil.bench import Bench
 from hil.capture.catalog import Catalog
-from hil.link.mavlink import MavlinkLink
+from hil.link import AircraftLink, open_link
 from hil.power.record import PowerRecord
 from hil.power.relay import RelayBoard
 from hil.remote.gateway import Gateway
@@ -122,7 +122,7 @@ class SessionPool:
     def __init__(self, bench: Bench, board: RelayBoard, catalog: Catalog, folder: Path,
                  parallel: bool = True,
                  make_gateway: Callable[[Bench], Gateway] = open_gateway,
-                 make_link: Callable[[str, str], MavlinkLink] = MavlinkLink,
+                 make_link: Callable[..., AircraftLink] = open_link,
                  make_application: Callable = make_app,
                  waiting: Callable[[], None] | None = None,
                  record: PowerRecord | None = None):
@@ -146,7 +146,7 @@ class SessionPool:
         self._down: dict[str, str] = {}  # aircraft -> why it did not come up
         # per worker thread: its gateway connection; per aircraft / phone: link and app
         self._gateways: dict[str, Gateway] = {}
-        self._links: dict[str, MavlinkLink] = {}
+        self._links: dict[str, AircraftLink] = {}
         self._apps: dict[str, App] = {}
 
     # -- what the tests ask ---------------------------------------------------------------
@@ -227,10 +227,12 @@ class SessionPool:
         cfg = self.bench.aircraft[aircraft]
         if group not in self._gateways:
             self._gateways[group] = self._make_gateway(self.bench)
-        if aircraft not in self._links:
-            self._links[aircraft] = self._make_link(cfg.link, name=aircraft)
         if cfg.phone not in self._apps:
             self._apps[cfg.phone] = self._make_app(self.bench.phones[cfg.phone])
+        if aircraft not in self._links:
+            self._links[aircraft] = self._make_link(cfg.link, name=aircraft,
+                                                    app=self._apps[cfg.phone],
+                                                    firmware=cfg.firmware)
         return Station(self.bench, cfg, self.board, self._gateways[group],
                        self._apps[cfg.phone], self._links[aircraft], stop=self.stopping,
                        record=self.record)

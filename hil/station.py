@@ -22,13 +22,13 @@ import time
 from dataclasses import dataclass, field
 
 from hil.bench import AircraftConfig, Bench, PhoneConfig
-from hil.link.mavlink import LinkError, MavlinkLink
+from hil.link import FIRMWARE, AircraftLink, LinkError
 from hil.power.record import PowerRecord
 from hil.power.relay import RelayBoard
 from hil.power.sequence import PowerSequence
 from hil.power.state import Known, Reading, decide, from_heard, mark_hint
 from hil.remote.gateway import Gateway
-from hil.remote.phone import App, SimApp
+from hil.remote.phone import SHOWS_AIRCRAFT, App, SimApp
 from hil.remote.ssh import SshHost
 
 log = logging.getLogger("hil.station")
@@ -67,7 +67,7 @@ class Station:
     board: RelayBoard
     gateway: Gateway
     app: App
-    link: MavlinkLink
+    link: AircraftLink
     aircraft_power: PowerSequence = field(init=False)
     controller_power: PowerSequence = field(init=False)
     firmware: str | None = None
@@ -117,7 +117,9 @@ class Station:
         if self.app.linked() is False and self.app.running():  # a closed app shows nothing
             act(f"wait for the app on {self.phone.name} to see {self.name}",
                 lambda: self._wait_app(deadline))
-        act(f"{self.name} ready, firmware {self.firmware}")
+        source = "" if self.link.can(FIRMWARE) or self.firmware is None else \
+            f" (declared in the bench file: {self.link} cannot read it)"
+        act(f"{self.name} ready, firmware {self.firmware}{source}")
         return self.firmware
 
     def know_power(self, act) -> None:
@@ -143,18 +145,27 @@ class Station:
 
     def _know(self, seq: PowerSequence, role: str, heard: set[str] | None,
               error: str | None) -> Known:
-        reading = from_heard(role, heard, f"the link {self.config.link}", error)
-        if reading.on is None:
+        reading = from_heard(role, heard, str(self.link), error)
+        if reading.on is None and not reading.silent:
             reading = self._app_reading() or reading
+        elif reading.on is None:  # the app may see what a silent link does not
+            app = self._app_reading()
+            reading = app if app is not None and app.on else reading
         return decide(seq.name, reading, self.record.get(seq.name) if self.record else None,
                       mark_hint(self.name, role, self.bench.path))
 
     def _app_reading(self) -> Reading | None:
-        """On when the running app shows the aircraft connected; else it cannot tell."""
+        """From the running app: on when it shows the aircraft connected; silent when it
+        does not (both off, or the phone not on the controller). None when it is closed or
+        its backend cannot tell."""
         try:
-            if self.app.running() and self.app.linked():
+            if not (self.app.can(SHOWS_AIRCRAFT) and self.app.running()):
+                return None
+            if self.app.linked():
                 return Reading(True, f"the app on {self.phone.name} shows the aircraft "
                                      "connected")
+            return Reading(None, f"the app on {self.phone.name} does not show the aircraft "
+                                 "(off, or the phone not on its controller)", silent=True)
         except Exception as e:  # a reader that fails tells nothing; the record may
             log.info("%s: the app cannot tell whether the aircraft is on: %s", self.name, e)
         return None

@@ -40,6 +40,7 @@ os.environ["MAVLINK20"] = "1"  # before mavutil's import-time set_dialect(); see
 from pymavlink import mavutil
 from pymavlink.dialects.v20 import common as mavlink2
 
+from hil.link.base import ALL, AircraftLink, LinkError
 from hil.link.version import decode_firmware_version
 
 __all__ = ["LinkError", "MavlinkLink"]
@@ -58,16 +59,12 @@ _REFUSALS = frozenset(
 )
 
 
-class LinkError(Exception):
-    """An aircraft link could not be opened, or the aircraft did not answer in time."""
-
-
 def _result_name(result: int) -> str:
     entry = mavlink2.enums["MAV_RESULT"].get(result)
     return entry.name if entry is not None else f"MAV_RESULT {result}"
 
 
-class MavlinkLink:
+class MavlinkLink(AircraftLink):
     """One MAVLink connection to one aircraft (and its controller).
 
     ``url`` is a pymavlink connection string; ``name`` (the model id, e.g. ``"spark"``)
@@ -76,6 +73,12 @@ class MavlinkLink:
 
     Opening fails with ``LinkError`` naming the URL (e.g. the UDP port is taken).
     """
+
+    kind = "mavlink"
+    capabilities = ALL
+
+    def __str__(self) -> str:
+        return f"the link {self.url}"
 
     def __init__(
         self, url: str, name: str = "spark", logger: logging.Logger | None = None

@@ -21,11 +21,12 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 from hil.bench import Bench, PowerConfig
-from hil.link.mavlink import LinkError, MavlinkLink
+from hil.link import AircraftLink, LinkError, open_link
 from hil.power.record import PowerRecord
 from hil.power.relay import RelayBoard
 from hil.power.sequence import PowerSequence
 from hil.power.state import Known, StateUnknown, decide, from_heard, mark_hint
+from hil.station import make_app
 
 log = logging.getLogger("hil.power")
 
@@ -67,16 +68,20 @@ def devices(bench: Bench, target: str, order: str = "on") -> list[Device]:
 
 class BenchPower:
     def __init__(self, bench: Bench, board: RelayBoard,
-                 link_for: Callable[[str], MavlinkLink] | None = None,
+                 link_for: Callable[[str], AircraftLink] | None = None,
                  say: Callable[[str], None] = print, record: PowerRecord | None = None):
         self.bench, self.board, self.say = bench, board, say
         self.record = record or PowerRecord.for_bench(bench.name, bench.relay.url)
-        self._links: dict[str, MavlinkLink] = {}
+        self._links: dict[str, AircraftLink] = {}
         self._heard: dict[str, set[str] | None] = {}
-        self._link_for = link_for or (lambda name: MavlinkLink(bench.aircraft[name].link,
-                                                               name=name))
+        self._link_for = link_for or self._open_link
 
-    def link(self, aircraft: str) -> MavlinkLink:
+    def _open_link(self, aircraft: str) -> AircraftLink:
+        cfg = self.bench.aircraft[aircraft]
+        app = make_app(self.bench.phone_of(aircraft)) if cfg.link == "app" else None
+        return open_link(cfg.link, aircraft, app=app, firmware=cfg.firmware)
+
+    def link(self, aircraft: str) -> AircraftLink:
         if aircraft not in self._links:
             self._links[aircraft] = self._link_for(aircraft)
         return self._links[aircraft]
@@ -101,7 +106,8 @@ class BenchPower:
             return Known(self.board.get(dev.power.relay), "its relay channel", device=dev.label)
         self.heard(dev.aircraft)
         heard, error = self._heard[dev.aircraft]
-        link = f"the link {self.bench.aircraft[dev.aircraft].link}"
+        link = (str(self._links[dev.aircraft]) if dev.aircraft in self._links
+                else f"the link {self.bench.aircraft[dev.aircraft].link}")
         return decide(dev.label, from_heard(dev.role, heard, link, error),
                       self.record.get(dev.label), mark_hint(dev.aircraft, dev.role,
                                                             self.bench.path))

@@ -29,6 +29,7 @@ import paramiko
 import tomli_w
 
 from hil import bench as benchmod
+from hil.bench import SIM as SIM_VALUE
 from hil.bench import Bench
 from hil.lock import lock_path
 from hil.power.record import PowerRecord
@@ -41,7 +42,7 @@ from hil.sim.kmtronic import KmtronicSimulator
 from hil.sim.lcus import LcusSimulator
 from hil.sim.numato import NumatoSimulator
 from hil.sim.onboard import Onboard
-from hil.sim.phone import CLOUD_RTT, Air, NetHost, SimPhone
+from hil.sim.phone import CLOUD_RTT, Air, Camera, NetHost, SimPhone
 from hil.sim.power import SimPowerInput
 from hil.sim.sshd import SimSshServer
 
@@ -129,8 +130,10 @@ class SimBench:
                               onboard=onboard, time_scale=self.scale)
             sim.start()
             self.aircraft[name] = sim
-            raw["aircraft"][name]["link"] = f"udpin:127.0.0.1:{port}"
-            raw["aircraft"][name].pop("firmware", None)
+            if a.link == SIM_VALUE:  # MAVLink; "app" and "none" stay what the file says
+                raw["aircraft"][name]["link"] = f"udpin:127.0.0.1:{port}"
+            if a.link != "none":  # read from the devices; `none` reports the declared one
+                raw["aircraft"][name].pop("firmware", None)
         raw.setdefault("windows", {})
         if t.windows.boot is None:
             raw["windows"]["boot"] = max(
@@ -156,9 +159,11 @@ class SimBench:
             paired = [a for a in t.aircraft.values() if a.phone == pname]
             linked = self._linked_fn(paired)
             behaviour = AppBehaviour(self.scale, p.platform, frozenset(self.faults))
+            camera = (Camera(self.onboard[paired[0].name], paired[0].firmware, self.scale)
+                      if paired else None)
             phone = SimPhone(pname, p.ip, p.platform, behaviour, self.gateway, self.air, linked,
                              onboard=self._onboard_fn(paired[0].name) if paired else
-                             (lambda: ((), None)))
+                             (lambda: ((), None)), camera=camera)
             self.phones[pname] = phone
             hk = paramiko.ECDSAKey.generate()
             srv = SimSshServer(f"phone-{pname}", hk, SSH_USER, client_key, phone.handle).start()

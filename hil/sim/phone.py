@@ -17,11 +17,14 @@ import ipaddress
 import itertools
 import shlex
 import threading
+import time
 from collections.abc import Callable
+from dataclasses import dataclass
 
 from hil.sim import traffic
 from hil.sim.app import AppBehaviour, AppInputs
 from hil.sim.gateway import SimGateway
+from hil.sim.onboard import Onboard
 
 RESOLVER_IP = "203.0.113.53"  # TEST-NET-3: only ever bytes in a simulated capture
 CLOUD_NET = ipaddress.IPv4Network("198.51.100.0/24")  # TEST-NET-2, stand-in servers
@@ -109,14 +112,33 @@ class NetHost:
         self.air.send(frames, self.ip, ip)
 
 
+@dataclass(frozen=True)
+class Camera:
+    """Its aircraft's camera and firmware, as the simulated app reaches them."""
+
+    onboard: Onboard
+    firmware: str
+    time_scale: float
+
+    def act(self, args: list[str]):
+        if args == ["photo"]:
+            return self.onboard.take_photo()
+        if args[1] == "start":
+            self.onboard.start_video(time.monotonic())
+            return None
+        return self.onboard.stop_video(time.monotonic(), self.time_scale)
+
+
 class SimPhone:
     def __init__(self, name: str, ip: str, platform: str, behaviour: AppBehaviour,
                  gateway: SimGateway, air: Air, linked: Callable[[], bool],
-                 onboard: Callable[[], tuple] = lambda: ((), None)):
+                 onboard: Callable[[], tuple] = lambda: ((), None),
+                 camera: Camera | None = None):
         self.name, self.ip, self.platform = name, ip, platform
         self.net = NetHost(ip, air, gateway, rtt=CLOUD_RTT * behaviour.time_scale)
         self.behaviour, self.gateway, self.air, self.linked = behaviour, gateway, air, linked
         self.onboard = onboard  # () -> (media items, newest log size) of its aircraft
+        self.camera = camera  # its aircraft's camera and firmware, as the app shows them
         self.actions: list[str] = []
         self.settings = {"diagnostics": True, "local_data_mode": False}
         self.running = False
@@ -148,6 +170,18 @@ class SimPhone:
             if args == ["linked"]:  # the app shows its aircraft connected
                 up = self.running and self.linked()
                 return 0, b"linked\n" if up else b"unlinked\n", b""
+            if args == ["firmware"]:  # as the app shows it: only with the aircraft linked
+                up = self.running and self.linked() and self.camera is not None
+                return 0, (self.camera.firmware + "\n").encode() if up else b"\n", b""
+            if args == ["photo"] or (len(args) == 2 and args[0] == "video"
+                                     and args[1] in ("start", "stop")):
+                if not (self.running and self.linked() and self.camera is not None):
+                    return 1, b"", b"hil-app: the app does not show the aircraft connected\n"
+                media = self.camera.act(args)
+                if media is None:
+                    return 0, b"", b""
+                return 0, (f"index={media.index} file={media.file_url} "
+                           f"size={media.size}\n").encode(), b""
             if args == ["records"]:
                 text = "".join(f"id={r.id} time={r.time:.3f} size={r.size} "
                                f"synced={'yes' if r.synced else 'no'}\n"

@@ -228,3 +228,22 @@ def test_after_the_action_allows_only_the_measured_clock_slack():
     log_up.first = 0.5  # 100 ms before: not caused by the sync, whatever the slack
     assert claims.k3_logs_only_on_sync([phase("p", NFZ)], sync, slack, 300_000).status \
         == "error"
+
+
+def test_k2_judges_the_store_it_could_read_and_says_which_it_could_not():
+    why = {"aircraft_logs": "the aircraft link `app` cannot list onboard logs"}
+    before = {"aircraft_logs": None, "app_records": [{"id": 1}]}
+    v = claims.k2_logs_recorded(before, {"aircraft_logs": None,
+                                         "app_records": [{"id": 1}, {"id": 2}]}, why)
+    assert v.status == "pass"
+    assert v.reasons[-1] == ("aircraft part not judged: the aircraft link `app` cannot list "
+                             "onboard logs")
+    v = claims.k2_logs_recorded(before, {"aircraft_logs": None, "app_records": [{"id": 1}]},
+                                why)
+    assert v.status == "fail" and "no new flight record" in v.reasons[0]
+
+
+def test_k2_with_no_store_read_is_never_a_pass():
+    none = {"aircraft_logs": None, "app_records": None}
+    v = claims.k2_logs_recorded(none, none, {"aircraft_logs": "no logs", "app_records": "no"})
+    assert v.status == "error" and len(v.reasons) == 2

@@ -1,0 +1,48 @@
+"""The claim suite on a bench as a DJI lab has it: aircraft seen through the app, or not
+at all. Every claim passes, or is judged in part / skipped, and says so."""
+
+import json
+import subprocess
+import sys
+
+from sim_runs import ROOT, sim_template
+
+
+def run_spark(bench, tmp_path):
+    res = subprocess.run([sys.executable, "-m", "pytest", "claims", "-p", "no:cacheprovider",
+                          "-m", "spark", "--bench", str(bench), f"--artifacts={tmp_path}"],
+                         cwd=ROOT, capture_output=True, text=True, timeout=600)
+    evidence = {json.loads(p.read_text())["claim"]: json.loads(p.read_text())
+                for p in tmp_path.rglob("evidence.json")}
+    return res, evidence
+
+
+def test_app_link_every_claim_passes_and_k2_says_what_it_did_not_judge(tmp_path):
+    res, ev = run_spark(ROOT / "benches" / "sim-dji.toml", tmp_path)
+    assert res.returncode == 0 and "9 passed" in res.stdout.splitlines()[-1], \
+        res.stdout[-3000:]
+    assert "heartbeat" not in res.stdout.lower()  # nothing here speaks MAVLink
+    assert "shows the aircraft connected" in res.stdout
+    assert ev["K2"]["verdict"]["reasons"][-1] == (
+        "aircraft part not judged: the aircraft link `app` (the app on pixel-spark) cannot "
+        "list onboard logs")
+    assert {e["firmware"] for e in ev.values()} == {"01.00.0900"}  # as the app shows it
+    assert "sizes: as the app on pixel-spark reports them" in ev["K1"]["verdict"]["reasons"]
+
+
+def test_no_link_readiness_is_an_assumption_and_said(tmp_path):
+    def none(raw):
+        for a in raw["aircraft"].values():
+            a["link"] = "none"
+        del raw["windows"]["boot"]  # the models' boot times (scaled), not 6 s each time
+
+    res, ev = run_spark(sim_template(tmp_path, none, "sim-none.toml"), tmp_path / "a")
+    assert res.returncode == 0 and "9 passed" in res.stdout.splitlines()[-1], \
+        res.stdout[-3000:]
+    assert "spark: its link is `none`; assuming the aircraft is up after the boot window" \
+        in res.stdout
+    assert "assumed up (an assumption: nothing read it)" in res.stdout
+    assert "heartbeat" not in res.stdout.lower()
+    assert "aircraft part not judged: the aircraft link `none` cannot list onboard logs" in \
+        ev["K2"]["verdict"]["reasons"]
+    assert {e["firmware"] for e in ev.values()} == {"01.00.0900"}  # the bench file's
