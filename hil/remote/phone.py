@@ -1,10 +1,10 @@
 """The phone running the DJI app: its settings, and launching or closing the app.
 
-`App` is the capability claim tests use; backends implement it. Today:
+`App` is the capability claim tests use; backends implement it, one module each, named
+in `hil.remote.backends`. Today:
 
-- `sim`: the simulated phone's control agent, reached over SSH like a real host. It
-  answers `hil-app settings | set NAME on|off | launch | close | status | records |
-  sync | share N`.
+- `agent` (`hil.remote.agent`): the control agent the simulated phones run (`hil-app`),
+  reached over SSH like a real host.
 
 Planned: `operator` (asks the person at the bench) and `adb` (Android).
 
@@ -16,8 +16,6 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 
-from hil.remote.ssh import SshHost
-
 SETTINGS = ("diagnostics", "local_data_mode")
 
 
@@ -27,6 +25,11 @@ class AppError(Exception):
 
 class App(ABC):
     name: str
+
+    @abstractmethod
+    def version(self) -> str | None:
+        """The app's version as the phone reports it (e.g. "4.3.36"); None when the
+        backend cannot tell. Never a guess: the evidence records what this returns."""
 
     @abstractmethod
     def settings(self) -> dict[str, bool]: ...
@@ -62,67 +65,3 @@ class App(ABC):
 
     def disconnect(self) -> None:  # noqa: B027 - optional for backends without a connection
         """Release the backend's connection (the app keeps its state)."""
-
-
-class SimApp(App):
-    """The app on a simulated phone, driven through its control agent over SSH."""
-
-    def __init__(self, name: str, ssh: SshHost):
-        self.name = name
-        self.ssh = ssh
-
-    def _cmd(self, *args: str) -> str:
-        return self.ssh.run(["hil-app", *args]).text
-
-    def settings(self) -> dict[str, bool]:
-        out = {}
-        for line in self._cmd("settings").splitlines():
-            key, _, value = line.partition("=")
-            if value not in ("on", "off"):
-                raise AppError(f"phone {self.name}: setting line {line!r} is not NAME=on|off")
-            out[key.strip()] = value == "on"
-        return out
-
-    def set(self, setting: str, on: bool) -> None:
-        if setting not in SETTINGS:
-            raise AppError(f"phone {self.name}: unknown setting {setting!r}; "
-                           f"known: {', '.join(SETTINGS)}")
-        self._cmd("set", setting, "on" if on else "off")
-        if self.settings().get(setting) is not on:
-            raise AppError(f"phone {self.name}: setting {setting} did not take "
-                           f"{'on' if on else 'off'}")
-
-    def launch(self) -> None:
-        self._cmd("launch")
-        if not self.running():
-            raise AppError(f"phone {self.name}: the app is not running after launch")
-
-    def close(self) -> None:
-        self._cmd("close")
-
-    def running(self) -> bool:
-        return self._cmd("status").strip() == "running"
-
-    def linked(self) -> bool:
-        return self._cmd("linked").strip() == "linked"
-
-    def records(self) -> list[dict]:
-        out = []
-        for line in self._cmd("records").splitlines():
-            try:
-                f = dict(kv.split("=", 1) for kv in line.split())
-                out.append({"id": int(f["id"]), "time": float(f["time"]),
-                            "size": int(f["size"]), "synced": f["synced"] == "yes"})
-            except (KeyError, ValueError):
-                raise AppError(f"phone {self.name}: record line {line!r} is not "
-                               "id=N time=T size=B synced=yes|no") from None
-        return out
-
-    def sync(self) -> None:
-        self._cmd("sync")
-
-    def share(self, media_index: int) -> None:
-        self._cmd("share", str(int(media_index)))
-
-    def disconnect(self) -> None:
-        self.ssh.close()

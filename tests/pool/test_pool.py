@@ -193,7 +193,7 @@ def test_an_app_that_never_shows_the_aircraft_is_not_ready(sim, board, tmp_path,
                                                            monkeypatch):
     """The aircraft link is up but the app never shows the aircraft connected: the
     aircraft is not ready, with that reason, within its boot window."""
-    from hil.remote.phone import SimApp
+    from hil.remote.agent import AgentApp
 
     def app_launched(s, st):
         st.app.launch()
@@ -204,7 +204,7 @@ def test_an_app_that_never_shows_the_aircraft_is_not_ready(sim, board, tmp_path,
             st.power_off(s.act)
             st.app.close()
 
-    monkeypatch.setattr(SimApp, "linked", lambda self: False)
+    monkeypatch.setattr(AgentApp, "linked", lambda self: False)
     windows = dataclasses.replace(sim.windows, boot=1.0)
     pool = SessionPool(dataclasses.replace(sim, windows=windows), board, Catalog.load(),
                        tmp_path)

@@ -6,8 +6,9 @@ import paramiko
 import pytest
 
 from hil.capture.analyze import analyze
+from hil.remote.agent import AgentApp
 from hil.remote.gateway import Gateway, GatewayError, dropped_packets, nft_script, nft_table
-from hil.remote.phone import AppError, SimApp
+from hil.remote.phone import AppError
 from hil.remote.ssh import SshError, SshHost, known_hosts_lines
 from hil.sim import traffic
 from hil.sim.app import AppBehaviour
@@ -134,7 +135,7 @@ def test_values_with_shell_metacharacters_arrive_as_one_argument(tmp_path, keys)
                        check=False)
         assert res.status == 2
         assert "cannot set 'diagnostics; reboot' to \"$(id) `id` 'x'\"" in res.stderr.decode()
-        app = SimApp("p", host)
+        app = AgentApp("p", host)
         with pytest.raises(AppError, match="unknown setting"):
             app.set("diagnostics && true", False)
         app.set("diagnostics", False)
