@@ -7,10 +7,12 @@ loaded, so `hil.bench` imports neither `hil.sim` nor `hil.netns`. A kind's modul
 
 - `parse(section: hil.bench.Section) -> hil.bench.SimConfig`: validate the kind's table
   (the section names the file and key in its errors); the result is `Bench.sim`;
-- `start(template: Bench, faults: tuple[str, ...] | None) -> running`: start the bench's
-  devices; `running.resolved` is the bench with live addresses, `running.stop()` takes it
-  down and returns what it could not remove (empty when all is well). It raises
-  `Unavailable` when this machine cannot run that kind.
+- `RUNNER`: the dotted name of the class that runs such a bench, imported only when one
+  starts (the runner may import the kind's module; never the other way round):
+  `Runner(template: Bench, faults=None)`, `.start() -> Bench` (the bench with live
+  addresses, also kept as `.resolved`), `.stop() -> list[str]` (what it could not remove;
+  empty when all is well). `start()` raises `Unavailable` where this machine cannot run
+  that kind.
 
 A new kind is one module (its table's keys in its docstring), one line below and its tests.
 """
@@ -40,8 +42,12 @@ def module(kind: str) -> ModuleType | None:
 
 
 def start(template, faults: tuple[str, ...] | None = None):
-    """Start the devices of a simulated bench (kind sim or netns); see the module's text."""
+    """The started runner of a simulated bench (kind sim or netns); `.resolved` is the
+    bench with live addresses. Stop it with `.stop()`."""
     mod = module(template.kind)
     if mod is None:
         raise ValueError(f"bench file {template.path} is a real bench: nothing to start")
-    return mod.start(template, faults)
+    where, _, name = mod.RUNNER.rpartition(".")
+    runner = getattr(importlib.import_module(where), name)(template, faults=faults)
+    runner.start()
+    return runner

@@ -9,7 +9,7 @@ A bench file is of this kind when it has a `[netns]` table::
     mode = "auto"         # auto (root if root, else rootless) | root | rootless;
                           # HIL_NETNS_MODE overrides it
 
-`start()` makes the namespaces (`hil.netns.bench.NetnsBench`); it raises
+Its runner (`RUNNER`, `hil.netns.bench.NetnsBench`) makes the namespaces; it raises
 `hil.kinds.Unavailable` (as `NetnsUnavailable`) where this machine cannot.
 """
 
@@ -17,8 +17,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from hil.bench import Bench, Section, SimConfig
+from hil.bench import Section, SimConfig
 from hil.sim.kind import simulation
+
+RUNNER = "hil.netns.bench.NetnsBench"  # named, not imported: it imports this module
 
 MODES = ("auto", "root", "rootless")
 # faults of the simulated gateway or Wi-Fi: the netns gateway is real and has none of them
@@ -53,12 +55,3 @@ def parse(section: Section) -> NetnsConfig:
             raise section.fail(f"faults[{i}]", why)
     mode = section.value("mode", str, "auto", choices=MODES)
     return NetnsConfig(scale, faults, mode)
-
-
-def start(template: Bench, faults: tuple[str, ...] | None = None):
-    """The started `NetnsBench` (its `.resolved` is the live bench)."""
-    from hil.netns.bench import NetnsBench
-
-    nb = NetnsBench(template, faults=faults)
-    nb.start()
-    return nb

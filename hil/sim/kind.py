@@ -6,13 +6,16 @@ A bench file is of this kind when it has a `[sim]` table::
     time_scale = 0.01     # (0, 1], default 0.01: boot times and windows are multiplied by it
     faults = []           # fault profiles (hil.sim.faults); --sim-fault replaces the list
 
-Its address values may be the word "sim"; `start()` fills them in (`hil.sim.bench`).
+Its address values may be the word "sim"; the simulator fills them in when it starts
+(`RUNNER`, `hil.sim.bench.SimBench`).
 """
 
 from __future__ import annotations
 
-from hil.bench import Bench, Section, SimConfig
+from hil.bench import Section, SimConfig
 from hil.sim.faults import FAULTS
+
+RUNNER = "hil.sim.bench.SimBench"  # named, not imported: reading a bench file is light
 
 
 def simulation(section: Section, default_scale: float) -> tuple[float, tuple[str, ...]]:
@@ -31,12 +34,3 @@ def simulation(section: Section, default_scale: float) -> tuple[float, tuple[str
 def parse(section: Section) -> SimConfig:
     section.only(("time_scale", "faults"))
     return SimConfig(*simulation(section, 0.01))
-
-
-def start(template: Bench, faults: tuple[str, ...] | None = None):
-    """The started `SimBench` (its `.resolved` is the live bench)."""
-    from hil.sim.bench import SimBench
-
-    sim = SimBench(template, faults=faults)
-    sim.start()
-    return sim

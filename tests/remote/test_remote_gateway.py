@@ -151,6 +151,30 @@ def test_values_with_shell_metacharacters_arrive_as_one_argument(tmp_path, keys)
         srv.stop()
 
 
+def test_the_agent_reports_the_app_version_over_ssh(tmp_path, keys):
+    """App.version() through the production path: an agent backend from a bench file's
+    phone table, SSH with a checked host key, the simulated phone's agent answering with
+    its app model's version (whatever that is: never a made-up one)."""
+    from hil.bench import PhoneConfig, SshTarget
+    from hil.remote import backends
+    from hil.sim.app import VERSION
+
+    client, key_path = keys
+    sim_gw = SimGateway(tmp_path / "fs", "wlan0")
+    for version in (VERSION, "4.3.40-lab"):
+        phone = SimPhone("p", PHONE, "android", AppBehaviour(0.01, version=version), sim_gw,
+                         Air(sim_gw), lambda: False)
+        srv, kh = serve(tmp_path, "phone", phone.handle, client)
+        cfg = PhoneConfig("p", "agent", PHONE, "android",
+                          SshTarget("127.0.0.1", srv.port, "hil", key_path, kh))
+        app = backends.open_app(cfg)
+        try:
+            assert app.version() == version
+        finally:
+            app.disconnect()
+            srv.stop()
+
+
 def deliver_lookup(sim, phone=PHONE, name="flysafe-api.dji.com", sport=40001):
     frames = traffic.dns_lookup(time.time(), phone, "02:00:0a:14:00:1f", "203.0.113.53",
                                 "02:00:00:00:00:01", name, "198.51.100.7", answered=True,
