@@ -8,8 +8,16 @@ to the bench, and the time windows of a claim test. `load()` returns a `Bench` o
     on an 8-channel numato board (channels 0-7)
 
 Paths inside the file (SSH keys, known_hosts) are relative to the bench file's folder;
-`~` is expanded. On a simulated bench (a `[sim]` table is present) address values may be
-the word "sim": the simulator fills them in when it starts (see `hil.sim.bench`).
+`~` is expanded. On a simulated bench (kind sim or netns) address values may be the word
+"sim": the simulator fills them in when it starts (see `hil.sim.bench`).
+
+Two registries take part, each by module name, so this module imports none of them:
+- the bench's kind (`hil.kinds`: real, sim, netns) is decided here, once, by the kind
+  table the file has (`[sim]`, `[netns]`, none: real); the kind's module validates its
+  table;
+- each phone's backend (`hil.remote.backends`) validates the keys of its own, beyond the
+  keys every phone has (backend, ip, platform).
+They validate through `Section`, which names the file and the full key in every error.
 
 The full format, annotated, is in `benches/example-lab.toml`.
 """
@@ -22,15 +30,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from hil import kinds, models
 from hil import link as links
-from hil import models
 from hil.models import ButtonTiming, Model
 from hil.power import boards
 from hil.power.relay import RelayError
-from hil.sim.faults import FAULTS as KNOWN_FAULTS
+from hil.remote import backends
 
 SIM = "sim"  # placeholder value the simulator replaces with a live address
-PHONE_BACKENDS = ("sim",)
+PHONE_KEYS = ("backend", "ip", "platform")  # every phone's; its backend's keys come after
 PLATFORMS = ("android", "ios")
 SEQUENCES = ("button", "switch")
 
@@ -66,10 +74,10 @@ class GatewayConfig:
 @dataclass(frozen=True)
 class PhoneConfig:
     name: str
-    backend: str
+    backend: str  # a name of hil.remote.backends.BACKENDS
     ip: str
     platform: str
-    ssh: SshTarget | None
+    options: Any = None  # what the backend's parse() made of its own keys
 
 
 @dataclass(frozen=True)
@@ -121,6 +129,9 @@ class ClaimsConfig:
 
 @dataclass(frozen=True)
 class SimConfig:
+    """What a simulated bench (kind sim or netns) adds: its time scale and fault profiles.
+    A kind with more settings subclasses it (`hil.netns.kind.NetnsConfig`)."""
+
     time_scale: float
     faults: tuple[str, ...]
 
@@ -134,9 +145,10 @@ class Bench:
     phones: dict[str, PhoneConfig]
     aircraft: dict[str, AircraftConfig]
     windows: Windows
-    sim: SimConfig | None
+    sim: SimConfig | None  # None on a real bench
     raw: dict[str, Any] = field(repr=False, compare=False)
     claims: ClaimsConfig = ClaimsConfig()
+    kind: str = "real"  # a name of hil.kinds.KINDS: real | sim | netns
 
     @property
     def time_scale(self) -> float:
@@ -175,11 +187,40 @@ def parse(raw: dict[str, Any], path: Path) -> Bench:
     return _Parser(raw, path).bench()
 
 
+class Section:
+    """One table of a bench file, for a module that validates its own keys (a bench kind,
+    a phone backend). Every accessor names the file and the full key in its BenchError."""
+
+    def __init__(self, parser: _Parser, table: dict, where: str):
+        self._parser, self.table, self.where = parser, table, where
+
+    def fail(self, key: str, msg: str) -> BenchError:
+        return self._parser.fail(_join(self.where, key), msg)
+
+    def only(self, allowed: tuple[str, ...]) -> None:
+        """Every key of the table is one of `allowed`."""
+        self._parser.only(self.table, self.where, allowed)
+
+    def value(self, key: str, kind: type, default=..., choices=None):
+        """The key's value, of type `kind` (a float takes an int); `default` when it is
+        missing (none given: it is required); one of `choices` when given."""
+        return self._parser.value(self.table, key, self.where, kind, default, choices)
+
+    def path(self, key: str, default=...):
+        """A path, relative to the bench file's folder, `~` expanded (or "sim")."""
+        return self._parser.path_value(self.table, key, self.where, default)
+
+    def ssh(self) -> SshTarget:
+        """The SSH target of keys host, port, user, key, known_hosts (hosts may be "sim")."""
+        return self._parser.ssh(self.table, self.where)
+
+
 class _Parser:
     def __init__(self, raw: dict[str, Any], path: Path):
         self.raw = raw
         self.path = path
-        self.is_sim = "sim" in raw or "netns" in raw  # "sim" placeholders allowed
+        self.kind = self.decide_kind()
+        self.is_sim = self.kind != "real"  # "sim" placeholders allowed
 
     # -- small typed accessors that name the key in every error ---------------------
     def fail(self, key: str, msg: str) -> BenchError:
@@ -235,22 +276,29 @@ class _Parser:
         return p if p.is_absolute() else (self.path.parent / p)
 
     # -- sections --------------------------------------------------------------------
+    def decide_kind(self) -> str:
+        """The bench's kind: the one kind table the file has ([sim], [netns]), else real."""
+        tables = [k for k in kinds.KINDS if kinds.KINDS[k] is not None and k in self.raw]
+        if len(tables) > 1:
+            raise self.fail(tables[1], f"a bench is of one kind; this file has "
+                                       f"{' and '.join(f'[{t}]' for t in tables)}")
+        return tables[0] if tables else "real"
+
     def bench(self) -> Bench:
-        top = ("bench", "sim", "netns", "relay", "gateway", "phone", "aircraft", "windows",
+        top = ("bench", *kinds.TABLES, "relay", "gateway", "phone", "aircraft", "windows",
                "claims")
         self.only(self.raw, "", top)
         b = self.table(self.raw, "bench", "")
         self.only(b, "bench", ("name",))
         name = self.value(b, "name", "bench", str)
-        sim = self.sim()
-        self.netns()
+        sim = self.kind_table()
         relay = self.relay()
         gateway = self.gateway()
         phones = self.phones(gateway)
         aircraft = self.aircraft(relay, phones)
         windows = self.windows()
         return Bench(self.path, name, relay, gateway, phones, aircraft, windows, sim, self.raw,
-                     self.claims())
+                     self.claims(), self.kind)
 
     def claims(self) -> ClaimsConfig:
         c = self.table(self.raw, "claims", "", required=False)
@@ -266,35 +314,12 @@ class _Parser:
                            choices=("fail", "report"))
         return ClaimsConfig(fraction, budget, burst)
 
-    def netns(self) -> None:
-        """A netns bench's [netns] table (see hil.netns.bench), validated."""
-        if "netns" not in self.raw:
-            return
-        if "sim" in self.raw:
-            raise self.fail("netns", "a bench is simulated ([sim]) or a netns bench "
-                                     "([netns]), not both")
-        from hil.netns.bench import check_netns_table
-
-        try:
-            check_netns_table(self.table(self.raw, "netns", ""), str(self.path))
-        except ValueError as e:
-            raise BenchError(str(e)) from None
-
-    def sim(self) -> SimConfig | None:
-        if "sim" not in self.raw:
+    def kind_table(self) -> SimConfig | None:
+        """The kind's own table, validated by the kind's module; None on a real bench."""
+        module = kinds.module(self.kind)
+        if module is None:
             return None
-        s = self.table(self.raw, "sim", "")
-        self.only(s, "sim", ("time_scale", "faults"))
-        scale = self.value(s, "time_scale", "sim", float, 0.01)
-        if not 0 < scale <= 1:
-            raise self.fail("sim.time_scale", f"{scale} must be in (0, 1]")
-        faults = self.value(s, "faults", "sim", list, [])
-        for i, f in enumerate(faults):
-            if f not in KNOWN_FAULTS:
-                raise self.fail(
-                    f"sim.faults[{i}]", f"unknown fault {f!r}; known: {', '.join(KNOWN_FAULTS)}"
-                )
-        return SimConfig(scale, tuple(faults))
+        return module.parse(Section(self, self.table(self.raw, self.kind, ""), self.kind))
 
     def relay(self) -> RelayConfig:
         r = self.table(self.raw, "relay", "")
@@ -340,9 +365,8 @@ class _Parser:
             where = f"phone.{name}"
             if not isinstance(p, dict):
                 raise self.fail(where, f"must be a table, not {_tname(p)}")
-            self.only(p, where, ("backend", "ip", "platform", "host", "port", "user", "key",
-                                 "known_hosts"))
-            backend = self.value(p, "backend", where, str, choices=PHONE_BACKENDS)
+            backend = self.phone_backend(p, where)
+            self.only_phone_keys(p, where, backend)
             ip = self.value(p, "ip", where, str)
             try:
                 addr = ipaddress.IPv4Address(ip)
@@ -353,11 +377,32 @@ class _Parser:
                     f"{where}.ip", f"{ip} is outside gateway.lan_subnet {gateway.lan_subnet}"
                 )
             platform = self.value(p, "platform", where, str, choices=PLATFORMS)
-            ssh = self.ssh(p, where) if backend == "sim" else None
-            out[name] = PhoneConfig(name, backend, ip, platform, ssh)
+            options = backends.module(backend).parse(Section(self, p, where))
+            out[name] = PhoneConfig(name, backend, ip, platform, options)
         if not out:
             raise self.fail("phone", "the bench has no phone; add a [phone.NAME] table")
         return out
+
+    def phone_backend(self, p: dict, where: str) -> str:
+        backend = self.value(p, "backend", where, str)
+        if backend in backends.RENAMED:
+            raise self.fail(f"{where}.backend", f"backend {backend!r} is now called "
+                                                f"{backends.RENAMED[backend]!r}: write "
+                                                f'backend = "{backends.RENAMED[backend]}"')
+        if backend not in backends.BACKENDS:
+            raise self.fail(f"{where}.backend", f"{backend!r} is not a phone backend; known: "
+                                                f"{', '.join(backends.BACKENDS)}")
+        return backend
+
+    def only_phone_keys(self, p: dict, where: str, backend: str) -> None:
+        """Every key of a phone is a phone's or its backend's."""
+        own = backends.module(backend).KEYS
+        for k in p:
+            if k not in PHONE_KEYS and k not in own:
+                raise self.fail(_join(where, k),
+                                f"the {backend} backend takes no key {k!r}; its keys: "
+                                f"{', '.join(own) or 'none'} (and every phone's: "
+                                f"{', '.join(PHONE_KEYS)})")
 
     def power(self, d: dict, where: str, relay: RelayConfig, model: Model, default_seq: str):
         self.only(d, where, ("relay", "sequence", "short", "gap", "long", "off_time"))

@@ -29,19 +29,23 @@ import threading
 from pathlib import Path
 
 from hil import bench as benchmod
+from hil import kinds
 from hil.link.mavlink import LinkError
 from hil.lock import BenchBusy
 from hil.power.relay import RelayError
 from hil.power.state import StateUnknown
 
-HarnessError = (LinkError, BenchBusy, RelayError, StateUnknown)
+HarnessError = (LinkError, BenchBusy, RelayError, StateUnknown, kinds.Unavailable)
 
 DEFAULT_BENCH = Path("benches/sim.toml")
 
 
 def _check(args) -> int:
     b = benchmod.load(args.bench)
-    kind = "simulated (the harness starts its devices)" if b.sim else "live devices"
+    kind = {"real": "a real bench (live devices)",
+            "sim": "a simulated bench (the harness starts its devices)",
+            "netns": "a netns bench (simulated devices, a real gateway in network "
+                     "namespaces)"}.get(b.kind, f"a {b.kind} bench")
     print(f"bench {b.name} ({b.path}): {kind}")
     print(f"  relay: {b.relay.driver} at {b.relay.url}, {b.relay.channels} channels")
     print(f"  gateway: {b.gateway.ssh.user}@{b.gateway.ssh.host}:{b.gateway.ssh.port} "
@@ -57,12 +61,13 @@ def _check(args) -> int:
 
 
 def _sim(args) -> int:
-    from hil.sim.bench import SimBench
-
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
     template = benchmod.load(args.bench)
-    sim = SimBench(template, faults=tuple(args.fault) if args.fault else None)
-    resolved = sim.start()
+    if template.kind == "real":
+        raise benchmod.BenchError(f"bench file {template.path} is a real bench: nothing to "
+                                  "simulate")
+    sim = kinds.start(template, faults=tuple(args.fault) if args.fault else None)
+    resolved = sim.resolved
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):  # SIGINT too: a background job ignores it
         signal.signal(sig, lambda *_: stop.set())
@@ -96,10 +101,10 @@ def _power(args) -> int:
     from hil.power.manual import BenchPower, devices
 
     bench = benchmod.load(args.bench)
-    if bench.sim is not None:
+    if bench.kind != "real":
         raise benchmod.BenchError(
-            f"bench file {bench.path} is simulated: start it with `hil sim {bench.path}` and "
-            "pass the resolved bench file it prints")
+            f"bench file {bench.path} is a {bench.kind} bench: start it with `hil sim "
+            f"{bench.path}` and pass the resolved bench file it prints")
     if (args.action == "mark") != (args.state is not None):
         raise ValueError("hil power mark TARGET on|off: says what a person checked at the "
                          f"bench; `hil power {args.action}` takes no state")

@@ -48,6 +48,7 @@ class Evidence:
     bench: str
     phone: str
     firmware: str | None = None
+    app_version: str | None = None  # as the phone's backend reported it; None: it cannot tell
     session: str = ""
     served: list[str] = field(default_factory=list)
     observations: dict = field(default_factory=dict)
@@ -76,7 +77,8 @@ class Evidence:
             '<div class="hil-evidence" style="font-family:sans-serif;font-size:13px">',
             f'<p><b style="color:{colour}">{e(v["status"].upper())}</b> '
             f"{e(self.claim)} on <b>{e(self.aircraft)}</b> ({e(self.model)}), firmware "
-            f"{e(self.firmware or 'unknown')}, bench {e(self.bench)}, phone {e(self.phone)}</p>",
+            f"{e(self.firmware or 'unknown')}, bench {e(self.bench)}, phone {e(self.phone)}, "
+            f"app {e(self.app_version or 'unknown')}</p>",
             "<ul>" + "".join(f"<li>{e(r)}</li>" for r in v.get("reasons", [])) + "</ul>",
             f"<p>session <b>{e(self.session)}</b>, which served "
             f"{e(', '.join(self.served) or self.claim)}</p>",

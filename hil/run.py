@@ -58,6 +58,7 @@ class SessionRun:
         self.capture_log = ""
         self.analysis: Analysis | None = None
         self._views: dict[str, PhaseView] | None = None
+        self.app_version: str | None = None  # as the phone reports it, read by open()
 
     @property
     def name(self) -> str:
@@ -66,6 +67,8 @@ class SessionRun:
     # -- playing the scenario ---------------------------------------------------------
     def open(self) -> SessionRun:
         self.folder.mkdir(parents=True, exist_ok=True)
+        # what the phone says it runs, once per session (None: its backend cannot tell)
+        self.app_version = self.station.app.version()
         self.gateway.clock_offset()
         self.context = dataclasses.replace(
             self.context, clock_slack=self.gateway.clock_uncertainty + 0.002)
@@ -161,7 +164,7 @@ class SessionRun:
         ev = Evidence(test=test_id, claim=claim, aircraft=self.station.name,
                       model=self.station.config.model.id, bench=self.station.bench.name,
                       phone=self.station.phone.name, firmware=self.station.firmware,
-                      session=self.name, served=list(self.served),
+                      app_version=self.app_version, session=self.name, served=list(self.served),
                       observations=self.observations, pcap=str(self.pcap),
                       capture_log=self.capture_log, verdict=verdict.to_dict())
         for ph in self.phases:

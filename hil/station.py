@@ -27,8 +27,9 @@ from hil.power.record import PowerRecord
 from hil.power.relay import RelayBoard
 from hil.power.sequence import PowerSequence
 from hil.power.state import Known, Reading, decide, from_heard, mark_hint
+from hil.remote import backends
 from hil.remote.gateway import Gateway
-from hil.remote.phone import SHOWS_AIRCRAFT, App, SimApp
+from hil.remote.phone import SHOWS_AIRCRAFT, App
 from hil.remote.ssh import SshHost
 
 log = logging.getLogger("hil.station")
@@ -42,11 +43,6 @@ class Stopped(Exception):
     """The run is stopping (Ctrl-C, SIGTERM): a power session gave up part-way."""
 
 
-def ssh_for_phone(phone: PhoneConfig) -> SshHost:
-    s = phone.ssh
-    return SshHost(s.host, s.port, s.user, s.key, s.known_hosts, role=f"phone {phone.name}")
-
-
 def open_gateway(bench: Bench) -> Gateway:
     """The bench's gateway over an SSH connection of its own (connected on first use)."""
     g = bench.gateway
@@ -55,9 +51,8 @@ def open_gateway(bench: Bench) -> Gateway:
 
 
 def make_app(phone: PhoneConfig) -> App:
-    if phone.backend == "sim":
-        return SimApp(phone.name, ssh_for_phone(phone))
-    raise ValueError(f"phone {phone.name}: backend {phone.backend!r} is not implemented yet")
+    """The app on this phone, through the backend the bench file names."""
+    return backends.open_app(phone)
 
 
 @dataclass

@@ -34,23 +34,19 @@ import paramiko
 import tomli_w
 
 from hil import bench as benchmod
+from hil import kinds
 from hil.bench import Bench
+from hil.netns.kind import MODES, NetnsConfig, fault_refused
 from hil.netns.linux import die_with_parent, find_tool
 from hil.remote.ssh import SshHost
 
 log = logging.getLogger("hil.netns")
 
 TOOLS = ("unshare", "nsenter", "ip", "sshd", "ssh-keygen", "tcpdump", "nft")
-MODES = ("auto", "root", "rootless")
-# faults of the simulated gateway or Wi-Fi: the netns gateway is real and has none of them
-GATEWAY_FAULTS = ("cut_ineffective", "deaf_sniffer", "aircraft_direct_uplink")
-# faults the real phone of this bench does not play (its cloud stand-ins answer one
-# request per connection)
-PHONE_FAULTS = ("media_over_open_connection",)
 START_TIMEOUT = 30.0
 
 
-class NetnsUnavailable(Exception):
+class NetnsUnavailable(kinds.Unavailable):
     """This machine cannot make the netns bench; the message says why."""
 
 
@@ -342,18 +338,18 @@ class NetnsBench:
 
     def __init__(self, template: Bench, faults: tuple[str, ...] | None = None,
                  mode: str | None = None, workdir: Path | None = None):
-        cfg = netns_table(template)
+        cfg = template.sim
+        if template.kind != "netns" or not isinstance(cfg, NetnsConfig):
+            raise ValueError(f"bench file {template.path} has no [netns] table: not a netns "
+                             "bench")
         self.template = template
-        self.scale = float(cfg.get("time_scale", 0.02))
-        self.faults = tuple(cfg.get("faults", []) if faults is None else faults)
-        self.mode = mode or os.environ.get("HIL_NETNS_MODE") or cfg.get("mode", "auto")
+        self.scale = cfg.time_scale
+        self.faults = tuple(cfg.faults if faults is None else faults)
+        self.mode = mode or os.environ.get("HIL_NETNS_MODE") or cfg.mode
         for f in self.faults:
-            if f in GATEWAY_FAULTS:
-                raise ValueError(f"sim fault {f!r} breaks the simulated gateway or Wi-Fi; "
-                                 "the netns bench's gateway is real (use benches/sim.toml)")
-            if f in PHONE_FAULTS:
-                raise ValueError(f"sim fault {f!r} needs a kept-alive connection, which the "
-                                 "netns bench's phone does not play (use benches/sim.toml)")
+            why = fault_refused(f)
+            if why:
+                raise ValueError(f"sim fault {why}")
         self._own_dir = workdir is None
         self.dir = Path(workdir or tempfile.mkdtemp(prefix="hil-netns-bench-"))
         self.dir.mkdir(parents=True, exist_ok=True)
@@ -453,68 +449,3 @@ class NetnsBench:
 
     def __exit__(self, *exc) -> None:
         self.stop()
-
-
-def load_template(path: str | Path) -> Bench:
-    """Read a netns bench file (one with a [netns] table) as the template of a NetnsBench.
-
-    The file is validated as a simulated bench (its "sim" placeholders, its aircraft's
-    firmware), and its [netns] table by `check_netns_table`; errors raise BenchError.
-    """
-    import dataclasses
-    import tomllib
-
-    path = Path(path)
-    try:
-        raw = tomllib.loads(path.read_text())
-    except (OSError, tomllib.TOMLDecodeError) as e:
-        raise benchmod.BenchError(f"bench file {path}: {e}") from None
-    if not isinstance(raw.get("netns"), dict):
-        raise benchmod.BenchError(f"bench file {path}: no [netns] table: not a netns bench")
-    try:
-        cfg = check_netns_table(raw["netns"], str(path))
-    except ValueError as e:
-        raise benchmod.BenchError(str(e)) from None
-    as_sim = {k: v for k, v in raw.items() if k != "netns"}
-    as_sim["sim"] = {"time_scale": cfg["time_scale"], "faults": cfg["faults"]}
-    return dataclasses.replace(benchmod.parse(as_sim, path), raw=raw)
-
-
-def netns_table(bench: Bench) -> dict:
-    """The bench file's [netns] table (time_scale, faults, mode), validated."""
-    cfg = bench.raw.get("netns")
-    if not isinstance(cfg, dict):
-        raise ValueError(f"bench file {bench.path} has no [netns] table: not a netns bench")
-    return check_netns_table(cfg, str(bench.path))
-
-
-def check_netns_table(cfg: dict, path: str) -> dict:
-    """Validate a [netns] table; raise ValueError naming the file and key."""
-    from hil.sim.faults import FAULTS
-
-    for k in cfg:
-        if k not in ("time_scale", "faults", "mode"):
-            raise ValueError(f"bench file {path}: netns.{k}: unknown key; known keys here: "
-                             "time_scale, faults, mode")
-    scale = cfg.get("time_scale", 0.02)
-    if isinstance(scale, bool) or not isinstance(scale, int | float) or not 0 < scale <= 1:
-        raise ValueError(f"bench file {path}: netns.time_scale: {scale!r} must be a number "
-                         "in (0, 1]")
-    faults = cfg.get("faults", [])
-    if not isinstance(faults, list):
-        raise ValueError(f"bench file {path}: netns.faults: must be an array")
-    for i, f in enumerate(faults):
-        if f not in FAULTS:
-            raise ValueError(f"bench file {path}: netns.faults[{i}]: unknown fault {f!r}; "
-                             f"known: {', '.join(FAULTS)}")
-        if f in GATEWAY_FAULTS:
-            raise ValueError(f"bench file {path}: netns.faults[{i}]: {f!r} breaks the "
-                             "simulated gateway; the netns gateway is real")
-        if f in PHONE_FAULTS:
-            raise ValueError(f"bench file {path}: netns.faults[{i}]: {f!r} needs a "
-                             "kept-alive connection, which the netns phone does not play")
-    mode = cfg.get("mode", "auto")
-    if mode not in MODES:
-        raise ValueError(f"bench file {path}: netns.mode: {mode!r} is not one of "
-                         f"{', '.join(MODES)}")
-    return {"time_scale": float(scale), "faults": list(faults), "mode": mode}

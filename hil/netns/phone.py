@@ -5,9 +5,10 @@
 CONFIG: {"name", "ip", "platform", "time_scale", "faults", "resolver", "ca", "control"}.
 
 - Its control agent is the simulated phone's (`hil.sim.phone.SimPhone.handle`: `hil-app
-  settings | set NAME on|off | launch | close | status | ...`). The `hil-app` command in
-  the box (a script the world installs on the box's PATH, reached through the box's real
-  sshd and shell) sends its arguments to the unix socket `control` and prints the answer.
+  version | settings | set NAME on|off | launch | close | status | ...`). The `hil-app`
+  command in the box (a script the world installs on the box's PATH, reached through the
+  box's real sshd and shell) sends its arguments to the unix socket `control` and prints
+  the answer.
 - The bench tells it what the phone sees of its aircraft, {"linked": bool, "media":
   [[index, size], ...], "log_size": bytes or null}, as {"state": {...}} on the control
   socket, or as a line on stdin. It stops when stdin closes.

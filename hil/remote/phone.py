@@ -1,10 +1,10 @@
 """The phone running the DJI app: its settings, and launching or closing the app.
 
-`App` is the capability claim tests use; backends implement it. Today:
+`App` is the capability claim tests use; backends implement it, one module each, named
+in `hil.remote.backends`. Today:
 
-- `sim`: the simulated phone's control agent, reached over SSH like a real host. It
-  answers `hil-app settings | set NAME on|off | launch | close | status | linked |
-  firmware | records | sync | share N | photo | video start|stop`.
+- `agent` (`hil.remote.agent`): the control agent the simulated phones run (`hil-app`),
+  reached over SSH like a real host.
 
 A backend declares what it can do (`capabilities`, the constants below); a claim that needs
 what neither the aircraft link nor the app can do is skipped with the reason.
@@ -19,8 +19,6 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from typing import ClassVar
-
-from hil.remote.ssh import SshHost
 
 SHOWS_AIRCRAFT = "shows whether the aircraft is connected"
 SHOWS_FIRMWARE = "shows the aircraft's firmware"
@@ -40,6 +38,11 @@ class App(ABC):
 
     def can(self, capability: str) -> bool:
         return capability in self.capabilities
+
+    @abstractmethod
+    def version(self) -> str | None:
+        """The app's version as the phone reports it (e.g. "4.3.36"); None when the
+        backend cannot tell. Never a guess: the evidence records what this returns."""
 
     @abstractmethod
     def settings(self) -> dict[str, bool]: ...
@@ -89,87 +92,3 @@ class App(ABC):
 
     def disconnect(self) -> None:  # noqa: B027 - optional for backends without a connection
         """Release the backend's connection (the app keeps its state)."""
-
-
-class SimApp(App):
-    """The app on a simulated phone, driven through its control agent over SSH."""
-
-    capabilities = frozenset({SHOWS_AIRCRAFT, SHOWS_FIRMWARE, RECORDS, MEDIA})
-
-    def __init__(self, name: str, ssh: SshHost):
-        self.name = name
-        self.ssh = ssh
-
-    def _cmd(self, *args: str) -> str:
-        return self.ssh.run(["hil-app", *args]).text
-
-    def settings(self) -> dict[str, bool]:
-        out = {}
-        for line in self._cmd("settings").splitlines():
-            key, _, value = line.partition("=")
-            if value not in ("on", "off"):
-                raise AppError(f"phone {self.name}: setting line {line!r} is not NAME=on|off")
-            out[key.strip()] = value == "on"
-        return out
-
-    def set(self, setting: str, on: bool) -> None:
-        if setting not in SETTINGS:
-            raise AppError(f"phone {self.name}: unknown setting {setting!r}; "
-                           f"known: {', '.join(SETTINGS)}")
-        self._cmd("set", setting, "on" if on else "off")
-        if self.settings().get(setting) is not on:
-            raise AppError(f"phone {self.name}: setting {setting} did not take "
-                           f"{'on' if on else 'off'}")
-
-    def launch(self) -> None:
-        self._cmd("launch")
-        if not self.running():
-            raise AppError(f"phone {self.name}: the app is not running after launch")
-
-    def close(self) -> None:
-        self._cmd("close")
-
-    def running(self) -> bool:
-        return self._cmd("status").strip() == "running"
-
-    def linked(self) -> bool:
-        return self._cmd("linked").strip() == "linked"
-
-    def firmware(self) -> str | None:
-        return self._cmd("firmware").strip() or None
-
-    def take_photo(self) -> dict:
-        return self._media(self._cmd("photo"))
-
-    def video(self, start: bool) -> dict | None:
-        out = self._cmd("video", "start" if start else "stop")
-        return None if start else self._media(out)
-
-    def _media(self, line: str) -> dict:
-        try:
-            f = dict(kv.split("=", 1) for kv in line.split())
-            return {"index": int(f["index"]), "file": f["file"], "size": int(f["size"])}
-        except (KeyError, ValueError):
-            raise AppError(f"phone {self.name}: media line {line.strip()!r} is not "
-                           "index=N file=PATH size=B") from None
-
-    def records(self) -> list[dict]:
-        out = []
-        for line in self._cmd("records").splitlines():
-            try:
-                f = dict(kv.split("=", 1) for kv in line.split())
-                out.append({"id": int(f["id"]), "time": float(f["time"]),
-                            "size": int(f["size"]), "synced": f["synced"] == "yes"})
-            except (KeyError, ValueError):
-                raise AppError(f"phone {self.name}: record line {line!r} is not "
-                               "id=N time=T size=B synced=yes|no") from None
-        return out
-
-    def sync(self) -> None:
-        self._cmd("sync")
-
-    def share(self, media_index: int) -> None:
-        self._cmd("share", str(int(media_index)))
-
-    def disconnect(self) -> None:
-        self.ssh.close()

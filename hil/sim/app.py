@@ -31,6 +31,7 @@ SHARE = "upload.skypixel.com"
 UNKNOWN = "telemetry.sdk-unlisted.example"
 CONNECTIVITY = "connectivitycheck.gstatic.com"
 DEFAULT_LOG_SIZE = 150_000
+VERSION = "4.3.36+sim"  # the GO 4 release the model follows; "+sim": the model, not the app
 
 
 @dataclass(frozen=True)
@@ -80,6 +81,7 @@ class AppBehaviour:
     time_scale: float
     platform: str = "android"
     faults: frozenset = frozenset()
+    version: str = VERSION  # what the phone's agent reports as the app's version
     records: list[Record] = field(default_factory=list)
     _linked: bool = False
     _online: bool = False

@@ -1,12 +1,13 @@
 """The simulated bench: every device a sim bench file names, live on this machine.
 
-`SimBench(template).start()` starts, for a bench file with a `[sim]` table:
+`SimBench(template).start()` starts, for a bench file of kind sim (a `[sim]` table):
 - a relay board simulator on a pty, speaking the protocol of the bench's `relay.driver`;
 - per aircraft: the aircraft and its controller, powered through their relay channels
   (button or switch, as the bench says), booting for the model's boot time scaled by
   `sim.time_scale`, speaking MAVLink 2 over UDP on loopback;
-- an SSH server playing the lab gateway (tcpdump, nft) and one per phone (the app's
-  control agent), with fresh host keys in a known_hosts file and a fresh client key;
+- an SSH server playing the lab gateway (tcpdump, nft) and one per phone (the control
+  agent of the `agent` phone backend), with fresh host keys in a known_hosts file and a
+  fresh client key;
 - the phones' app behaviour model, whose packets reach the gateway's captures.
 
 It returns the *resolved* bench: the same bench with every "sim" placeholder replaced by
@@ -53,6 +54,7 @@ SIMULATORS = {"numato": NumatoSimulator, "lcus": LcusSimulator,
               "kmtronic": KmtronicSimulator, "devantech": DevantechSimulator}
 CONTROLLER_BOOT = 5.0  # seconds, real; scaled like the aircraft's
 SSH_USER = "hil"
+AGENT = "agent"  # the phone backend whose agent the simulated phones run
 
 
 def _free_udp_port() -> int:
@@ -64,8 +66,13 @@ def _free_udp_port() -> int:
 class SimBench:
     def __init__(self, template: Bench, faults: tuple[str, ...] | None = None,
                  workdir: Path | None = None):
-        if template.sim is None:
+        if template.kind != "sim":
             raise ValueError(f"bench file {template.path} has no [sim] table: not a sim bench")
+        for p in template.phones.values():
+            if p.backend != AGENT:
+                raise ValueError(f"bench file {template.path}: phone.{p.name}.backend: the "
+                                 f"simulated bench plays {AGENT!r} phones only, not "
+                                 f"{p.backend!r}")
         self.template = template
         self.faults = tuple(template.sim.faults if faults is None else faults)
         for f in self.faults:
@@ -85,6 +92,7 @@ class SimBench:
         self.aircraft_net: dict[str, NetHost] = {}
         self._booted: dict[str, bool] = {}
         self._uplink_due: dict[str, float] = {}
+        self.resolved: Bench | None = None  # the live bench, once started
 
     # -- lifecycle --------------------------------------------------------------------
     def start(self) -> Bench:
@@ -180,12 +188,14 @@ class SimBench:
         header = (f"# resolved by the hil simulator from {t.path}\n"
                   f"# faults: {', '.join(self.faults) or 'none'}; time scale {self.scale}\n")
         self.resolved_path.write_text(header + tomli_w.dumps(raw))
-        resolved = benchmod.load(self.resolved_path)
+        resolved = self.resolved = benchmod.load(self.resolved_path)
         log.info("simulated bench %s up: relay %s, gateway port %d, faults: %s", t.name,
                  self.relay.url, self.servers[0].port, ", ".join(self.faults) or "none")
         return resolved
 
-    def stop(self) -> None:
+    def stop(self) -> list[str]:
+        """Take every device down; return what was left behind (nothing: the simulator
+        only runs threads and sockets of this process)."""
         self._stop.set()
         for th in self._threads:
             th.join(timeout=2)
@@ -203,6 +213,7 @@ class SimBench:
             lock_path(name, str(self.relay_link)).unlink(missing_ok=True)
         if self._own_dir:
             shutil.rmtree(self.dir, ignore_errors=True)
+        return []
 
     def __enter__(self) -> Bench:
         return self.start()

@@ -1,8 +1,8 @@
 """A simulated phone: the app's state, its control agent, and the packets it sends.
 
 The control agent answers, over the simulated bench's SSH server, the commands of the
-`sim` app backend (`hil-app settings | set NAME on|off | launch | close | status |
-records | sync | share N`).
+`agent` phone backend (`hil-app version | settings | set NAME on|off | launch | close |
+status | linked | records | sync | share N`); `version` is the app model's.
 `tick()` asks the app behaviour model what to send now and turns each request into the
 frames a phone would put on the gateway's Wi-Fi: a DNS lookup, then (if the lookup is
 answered) a TLS session with SNI carrying the request's volumes. Frames are handed to an
@@ -151,6 +151,8 @@ class SimPhone:
             return 127, b"", f"sh: 1: {argv[0] if argv else ''}: not found\n".encode()
         args = argv[1:]
         with self.lock:
+            if args == ["version"]:
+                return 0, f"{self.behaviour.version}\n".encode(), b""
             if args == ["settings"]:
                 text = "".join(f"{k}={'on' if v else 'off'}\n" for k, v in self.settings.items())
                 return 0, text.encode(), b""

@@ -89,6 +89,9 @@ def test_not_toml_and_missing_file(tmp_path):
     (lambda r: r["aircraft"]["spark"].update(model="mavic3"),
      "aircraft.spark.model: unknown model 'mavic3'"),
     (lambda r: r.update(relay="numato"), "relay: must be a table"),
+    (lambda r: r["phone"]["pixel-spark"].update(serial="x"),
+     "phone.pixel-spark.serial: the agent backend takes no key 'serial'; its keys: host, "
+     "port, user, key, known_hosts"),
 ])
 def test_pytest_stops_with_one_clear_line_and_no_traceback(tmp_path, mutate, words):
     raw = sim_raw()

@@ -29,3 +29,16 @@ def test_verdict_phases_actions_and_flows_are_shown():
     # the slice of the connection opened at power-on says so
     assert "<td>+1.500 (open since +0.500)</td>" in page
     assert "<td>+0.500</td>" in page and "<td>2000000</td>" in page
+
+
+def test_the_app_version_is_what_the_phone_reported_or_unknown():
+    import json
+
+    ev = Evidence(test="t", claim="K4", aircraft="spark", model="spark", bench="sim",
+                  phone="pixel-spark", app_version="4.3.36+sim",
+                  verdict={"status": "pass", "reasons": ["ok"]})
+    assert json.loads(ev.to_json())["app_version"] == "4.3.36+sim"
+    assert "phone pixel-spark, app 4.3.36+sim</p>" in ev.html()
+    ev.app_version = None  # the backend cannot tell
+    assert json.loads(ev.to_json())["app_version"] is None
+    assert "app unknown</p>" in ev.html()

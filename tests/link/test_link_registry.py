@@ -82,7 +82,7 @@ class ShownApp(App):
     def firmware(self):
         return "01.00.1000" if self.linked() else None
 
-    settings = set = launch = close = records = sync = share = None
+    settings = set = launch = close = records = sync = share = version = None
 
 
 def test_the_app_link_is_ready_when_the_app_shows_the_aircraft():

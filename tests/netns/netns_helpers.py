@@ -19,8 +19,8 @@ import pytest
 from fixtures.tools import cannot_run, need_tool
 from hil.netns.bench import TOOLS, NetnsWorld, PhoneSpec, unavailable
 from hil.netns.linux import find_tool
+from hil.remote.agent import AgentApp
 from hil.remote.gateway import Gateway
-from hil.remote.phone import SimApp
 from hil.sim.app import DIAGNOSTICS, NFZ
 
 SPARK_PHONE = PhoneSpec("pixel-spark", "10.20.0.31")
@@ -85,8 +85,8 @@ def gateway_leftovers(world) -> list[str]:
     return out
 
 
-def app(world, phone) -> SimApp:
-    return SimApp(phone.name, world.phone_ssh(phone.name))
+def app(world, phone) -> AgentApp:
+    return AgentApp(phone.name, world.phone_ssh(phone.name))
 
 
 def sessions(world, phone_ip: str, since: float, kind: str = "tls") -> list[dict]:

@@ -29,9 +29,10 @@ from netns_helpers import (  # noqa: F401 - the fixtures are used by name
 )
 
 from fixtures.tools import cannot_run
+from hil import bench as benchmod
 from hil.capture.analyze import analyze
 from hil.capture.catalog import Catalog
-from hil.netns.bench import NetnsBench, NetnsWorld, load_template
+from hil.netns.bench import NetnsBench, NetnsWorld
 from hil.remote.gateway import Gateway, nft_table
 from hil.sim.app import DIAGNOSTICS, NFZ
 
@@ -187,7 +188,7 @@ def test_the_bench_is_gone_after_its_world_is_killed(tmp_path):
 def test_netns_bench_resolves_a_bench_file_and_relays_the_aircraft(tmp_path):
     """NetnsBench: the simulator's relay and aircraft, the netns network, one bench file."""
     need_netns()
-    nb = NetnsBench(load_template(ROOT / "benches" / "netns.toml"), workdir=tmp_path / "nb")
+    nb = NetnsBench(benchmod.load(ROOT / "benches" / "netns.toml"), workdir=tmp_path / "nb")
     bench = nb.start()
     try:
         assert bench.gateway.ssh.host == "127.0.0.1" and bench.gateway.ssh.user == nb.world.user
@@ -196,7 +197,7 @@ def test_netns_bench_resolves_a_bench_file_and_relays_the_aircraft(tmp_path):
                      bench.gateway.capture_dir)
         assert gw.now() == pytest.approx(time.time(), abs=1.0)
         phone = bench.phones["pixel-spark"]
-        assert phone.ssh.port == nb.world.phone_port("pixel-spark")
+        assert phone.options.port == nb.world.phone_port("pixel-spark")
     finally:
         assert nb.stop() == []
 
@@ -232,13 +233,13 @@ def test_rootless_as_an_unprivileged_user():
         from pathlib import Path
         from hil.netns.bench import NetnsWorld, PhoneSpec
         from hil.remote.gateway import Gateway
-        from hil.remote.phone import SimApp
+        from hil.remote.agent import AgentApp
         from hil.capture.analyze import analyze
         w = NetnsWorld([PhoneSpec("p", "{SPARK_PHONE.ip}")], time_scale=0.02).start()
         out = {{"mode": w.info["mode"], "user": w.user}}
         try:
             gw = Gateway(w.gateway_ssh(), "wlan0", "/var/tmp/hil")
-            SimApp("p", w.phone_ssh("p")).launch()
+            AgentApp("p", w.phone_ssh("p")).launch()
             cap = gw.start_capture("{SPARK_PHONE.ip}", "rootless")
             w.phone_state("p", True); time.sleep(0.4); w.phone_state("p", False)
             gw.cut_uplink("{SPARK_PHONE.ip}")

@@ -111,6 +111,29 @@ def overlap(a, b):
     return a[0] < b[1] and b[0] < a[1]
 
 
+def test_a_session_reads_the_app_version_once_and_its_evidence_records_it(
+        make_pool, monkeypatch):
+    """What the phone reports, read when the session opens; None stays None (the JUnit
+    property and the HTML then say unknown), never a made-up version."""
+    from hil.claims import Verdict
+    from hil.remote.agent import AgentApp
+    from hil.sim.app import VERSION
+
+    asked = []
+    reported = AgentApp.version
+    monkeypatch.setattr(AgentApp, "version", lambda self: asked.append(self.name)
+                        or reported(self))
+    pool = make_pool()
+    session = pool.session("spark", WINDOW)
+    assert asked == ["pixel-spark"] and session.app_version == VERSION
+    ev = session.judge("K4", "t", lambda s: Verdict("K4", "pass", ("ok",)))
+    assert ev.app_version == VERSION
+
+    monkeypatch.setattr(AgentApp, "version", lambda self: None)
+    again = make_pool().session("spark", Scenario("again", powered_window))
+    assert again.judge("K4", "t", lambda s: Verdict("K4", "pass", ("ok",))).app_version is None
+
+
 @pytest.mark.parametrize("parallel", [True, False])
 def test_aircraft_of_different_phones_play_at_once_unless_told_not_to(make_pool, parallel):
     pool = make_pool(parallel)
@@ -193,7 +216,7 @@ def test_an_app_that_never_shows_the_aircraft_is_not_ready(sim, board, tmp_path,
                                                            monkeypatch):
     """The aircraft link is up but the app never shows the aircraft connected: the
     aircraft is not ready, with that reason, within its boot window."""
-    from hil.remote.phone import SimApp
+    from hil.remote.agent import AgentApp
 
     def app_launched(s, st):
         st.app.launch()
@@ -204,7 +227,7 @@ def test_an_app_that_never_shows_the_aircraft_is_not_ready(sim, board, tmp_path,
             st.power_off(s.act)
             st.app.close()
 
-    monkeypatch.setattr(SimApp, "linked", lambda self: False)
+    monkeypatch.setattr(AgentApp, "linked", lambda self: False)
     windows = dataclasses.replace(sim.windows, boot=1.0)
     pool = SessionPool(dataclasses.replace(sim, windows=windows), board, Catalog.load(),
                        tmp_path)

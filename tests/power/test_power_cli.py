@@ -40,7 +40,7 @@ def test_power_on_off_status_and_refusals(served_bench):
     res = hil("power", "on", "spark.remote", "--bench", bench)
     assert res.returncode == 2 and "no power target 'spark.remote'" in res.stderr
     res = hil("power", "status", "--bench", str(ROOT / "benches" / "sim.toml"))
-    assert res.returncode == 2 and "is simulated: start it with `hil sim" in res.stderr
+    assert res.returncode == 2 and "is a sim bench: start it with `hil sim" in res.stderr
 
 
 def test_a_device_nothing_can_read_is_pressed_only_on_a_record(served_bench, tmp_path):

@@ -6,8 +6,9 @@ import paramiko
 import pytest
 
 from hil.capture.analyze import analyze
+from hil.remote.agent import AgentApp
 from hil.remote.gateway import Gateway, GatewayError, dropped_packets, nft_script, nft_table
-from hil.remote.phone import AppError, SimApp
+from hil.remote.phone import AppError
 from hil.remote.ssh import SshError, SshHost, known_hosts_lines
 from hil.sim import traffic
 from hil.sim.app import AppBehaviour
@@ -134,7 +135,7 @@ def test_values_with_shell_metacharacters_arrive_as_one_argument(tmp_path, keys)
                        check=False)
         assert res.status == 2
         assert "cannot set 'diagnostics; reboot' to \"$(id) `id` 'x'\"" in res.stderr.decode()
-        app = SimApp("p", host)
+        app = AgentApp("p", host)
         with pytest.raises(AppError, match="unknown setting"):
             app.set("diagnostics && true", False)
         app.set("diagnostics", False)
@@ -148,6 +149,30 @@ def test_values_with_shell_metacharacters_arrive_as_one_argument(tmp_path, keys)
         assert app.linked() is False  # a closed app shows nothing
     finally:
         srv.stop()
+
+
+def test_the_agent_reports_the_app_version_over_ssh(tmp_path, keys):
+    """App.version() through the production path: an agent backend from a bench file's
+    phone table, SSH with a checked host key, the simulated phone's agent answering with
+    its app model's version (whatever that is: never a made-up one)."""
+    from hil.bench import PhoneConfig, SshTarget
+    from hil.remote import backends
+    from hil.sim.app import VERSION
+
+    client, key_path = keys
+    sim_gw = SimGateway(tmp_path / "fs", "wlan0")
+    for version in (VERSION, "4.3.40-lab"):
+        phone = SimPhone("p", PHONE, "android", AppBehaviour(0.01, version=version), sim_gw,
+                         Air(sim_gw), lambda: False)
+        srv, kh = serve(tmp_path, "phone", phone.handle, client)
+        cfg = PhoneConfig("p", "agent", PHONE, "android",
+                          SshTarget("127.0.0.1", srv.port, "hil", key_path, kh))
+        app = backends.open_app(cfg)
+        try:
+            assert app.version() == version
+        finally:
+            app.disconnect()
+            srv.stop()
 
 
 def deliver_lookup(sim, phone=PHONE, name="flysafe-api.dji.com", sport=40001):

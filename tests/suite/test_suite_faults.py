@@ -121,7 +121,7 @@ def test_junit_carries_model_firmware_app_and_bench(tmp_path):
     assert [r["status"] for r in results] == ["pass"], res.stdout[-3000:]
     junit = (tmp_path / "junit.xml").read_text()
     for prop in ('name="model" value="spark"', 'name="bench" value="sim"',
-                 'name="firmware" value="01.00.0900"', 'name="app_version" value="sim-go4"'):
+                 'name="firmware" value="01.00.0900"', 'name="app_version" value="4.3.36+sim"'):
         assert prop in junit
 
 
