@@ -44,9 +44,14 @@ TOOLS = ("unshare", "nsenter", "ip", "sshd", "ssh-keygen", "tcpdump", "nft")
 MODES = ("auto", "root", "rootless")
 # faults of the simulated gateway or Wi-Fi: the netns gateway is real and has none of them
 GATEWAY_FAULTS = ("cut_ineffective", "deaf_sniffer", "aircraft_direct_uplink")
-# faults the real phone of this bench does not play (its cloud stand-ins answer one
-# request per connection)
-PHONE_FAULTS = ("media_over_open_connection",)
+# faults the real phone of this bench does not play, and why
+PHONE_FAULTS = {
+    "media_over_open_connection": "needs a kept-alive connection, which the netns bench's "
+                                  "phone does not play (its cloud stand-ins answer one "
+                                  "request per connection)",
+    "control_traffic": "needs a bench host the phone reaches through the gateway; the "
+                       "netns bench's host reaches its boxes without crossing it",
+}
 START_TIMEOUT = 30.0
 
 
@@ -352,8 +357,7 @@ class NetnsBench:
                 raise ValueError(f"sim fault {f!r} breaks the simulated gateway or Wi-Fi; "
                                  "the netns bench's gateway is real (use benches/sim.toml)")
             if f in PHONE_FAULTS:
-                raise ValueError(f"sim fault {f!r} needs a kept-alive connection, which the "
-                                 "netns bench's phone does not play (use benches/sim.toml)")
+                raise ValueError(f"sim fault {f!r} {PHONE_FAULTS[f]} (use benches/sim.toml)")
         self._own_dir = workdir is None
         self.dir = Path(workdir or tempfile.mkdtemp(prefix="hil-netns-bench-"))
         self.dir.mkdir(parents=True, exist_ok=True)
@@ -511,8 +515,7 @@ def check_netns_table(cfg: dict, path: str) -> dict:
             raise ValueError(f"bench file {path}: netns.faults[{i}]: {f!r} breaks the "
                              "simulated gateway; the netns gateway is real")
         if f in PHONE_FAULTS:
-            raise ValueError(f"bench file {path}: netns.faults[{i}]: {f!r} needs a "
-                             "kept-alive connection, which the netns phone does not play")
+            raise ValueError(f"bench file {path}: netns.faults[{i}]: {f!r} {PHONE_FAULTS[f]}")
     mode = cfg.get("mode", "auto")
     if mode not in MODES:
         raise ValueError(f"bench file {path}: netns.mode: {mode!r} is not one of "
