@@ -130,3 +130,11 @@ def test_cli_check_reports_error_without_traceback(tmp_path):
     assert res.stderr.strip() == (f"hil: bench file {path}: aircraft.spark.power.relay: "
                                   "channel 12 does not exist on an 8-channel numato board "
                                   "(channels 0-7)")
+
+
+def test_cli_check_names_the_bench_host():
+    res = subprocess.run([sys.executable, "-m", "hil.cli", "check", str(EXAMPLE)],
+                         capture_output=True, text=True, timeout=60)
+    assert res.returncode == 0, res.stderr
+    assert ("  bench host: 10.20.0.2 (its traffic is control traffic, never "
+            "judged)") in res.stdout.splitlines()
