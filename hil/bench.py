@@ -149,6 +149,9 @@ class Bench:
     raw: dict[str, Any] = field(repr=False, compare=False)
     claims: ClaimsConfig = ClaimsConfig()
     kind: str = "real"  # a name of hil.kinds.KINDS: real | sim | netns
+    # bench.host_addresses: the bench host's own addresses, as a capture writes them; its
+    # traffic (adb over Wi-Fi, SSH to an agent) is control traffic, never the phone's
+    host_addresses: tuple[str, ...] = ()
 
     @property
     def time_scale(self) -> float:
@@ -289,16 +292,36 @@ class _Parser:
                "claims")
         self.only(self.raw, "", top)
         b = self.table(self.raw, "bench", "")
-        self.only(b, "bench", ("name",))
+        self.only(b, "bench", ("name", "host_addresses"))
         name = self.value(b, "name", "bench", str)
+        hosts = self.host_addresses(b)
         sim = self.kind_table()
         relay = self.relay()
         gateway = self.gateway()
         phones = self.phones(gateway)
         aircraft = self.aircraft(relay, phones)
         windows = self.windows()
+        for i, h in enumerate(hosts):
+            for p in phones.values():
+                if h == p.ip:
+                    raise self.fail(f"bench.host_addresses[{i}]", f"{h} is phone.{p.name}.ip; "
+                                    "a phone's traffic is never control traffic")
         return Bench(self.path, name, relay, gateway, phones, aircraft, windows, sim, self.raw,
-                     self.claims(), self.kind)
+                     self.claims(), self.kind, hosts)
+
+    def host_addresses(self, b: dict) -> tuple[str, ...]:
+        """bench.host_addresses: IPv4 or IPv6 addresses, in the form a capture writes them
+        (so "FD20::2" matches the flows of fd20::2); optional, none by default."""
+        out = []
+        for i, v in enumerate(self.value(b, "host_addresses", "bench", list, [])):
+            key = f"bench.host_addresses[{i}]"
+            if not isinstance(v, str):
+                raise self.fail(key, f"must be a string (an IP address), not {_tname(v)} {v!r}")
+            try:
+                out.append(str(ipaddress.ip_address(v)))
+            except ValueError:
+                raise self.fail(key, f"{v!r} is not an IP address") from None
+        return tuple(dict.fromkeys(out))
 
     def claims(self) -> ClaimsConfig:
         c = self.table(self.raw, "claims", "", required=False)

@@ -20,10 +20,17 @@ judges read their names (K5, K7, K8), so a lookup of a diagnostics or app name i
 violation whatever the resolver's flow is called; an encrypted lookup (DNS over TLS) hides
 its name, so K7 and K8 count its flow as traffic. K1 (volume) and K6 (anything answered
 while cut) look at every flow, name resolution included.
+
+Control traffic is the bench host's own (`Context.bench_hosts`: adb over Wi-Fi, SSH to an
+agent on the phone, and on K8's whole-LAN capture anything else the host does): a flow
+with a bench host address at either end, and a lookup the bench host asks. No judge counts
+it, as a violation or as a control: every judge sees its phases through `phone_side()`.
+The evidence lists it per phase, apart (`Context.control` is the one test of it).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import ipaddress
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -68,6 +75,14 @@ class Context:
     # the bench's other phones (other stations, possibly mid-session while this one is
     # judged): on a whole-LAN capture their traffic is judged by their own sessions
     other_phones: frozenset[str] = frozenset()
+    # the bench host's own addresses (bench.host_addresses): its traffic is control traffic
+    bench_hosts: frozenset[str] = frozenset()
+
+    def control(self, flow) -> bool:
+        """The flow is control traffic: a bench host address is at one of its ends. Such a
+        flow is the harness talking to a device (or the host's own business), never the
+        phone's: no judge counts it."""
+        return flow.src in self.bench_hosts or flow.dst in self.bench_hosts
 
     def internet(self, ip: str) -> bool:
         try:
@@ -78,6 +93,17 @@ class Context:
             return False
         return not (a.is_multicast or a.is_link_local or a.is_loopback or a.is_unspecified
                     or (a.version == 4 and a == ipaddress.IPv4Address("255.255.255.255")))
+
+
+def phone_side(ctx: Context, *phases: PhaseView) -> list[PhaseView]:
+    """The phases as the judges see them: without control traffic (`Context.control`) and
+    without the bench host's own lookups. A phone's lookup stays, whatever resolver it
+    asks: lookups are judged by the names they ask for."""
+    if not ctx.bench_hosts:
+        return list(phases)
+    return [dataclasses.replace(p, flows=[f for f in p.flows if not ctx.control(f)],
+                                dns=[d for d in p.dns if d.client not in ctx.bench_hosts])
+            for p in phases]
 
 
 def _flow_label(f) -> str:
@@ -115,6 +141,7 @@ def k4_diagnostics_at_power_on(power_on: PhaseView, ctx: Context) -> Verdict:
     """K4: with the app's defaults, diagnostics and a no-fly-zone check are sent after
     power-on, within the observation window."""
     claim = "K4"
+    [power_on] = phone_side(ctx, power_on)
     err = _heard(power_on, ctx, claim)
     if err:
         return err
@@ -141,6 +168,7 @@ def k5_diagnostics_setting_off(power_on: PhaseView, ctx: Context, category_of) -
     the aircraft, was heard, and could reach the internet.
     """
     claim = "K5"
+    [power_on] = phone_side(ctx, power_on)
     err = _heard(power_on, ctx, claim)
     if err:
         return err
@@ -174,6 +202,7 @@ def k6_uplink_cut(cut: PhaseView, restored: PhaseView, ctx: Context,
     unless the bench sets `deferred_burst = "report"`.
     """
     claim = "K6"
+    cut, restored = phone_side(ctx, cut, restored)
     err = _heard(cut, ctx, claim)
     if err:
         return err
@@ -269,10 +298,11 @@ def k1_no_automatic_media_upload(observe: PhaseView, share: PhaseView, ctx: Cont
 
     In the observation window: no `media` flow, and no single destination receiving more
     than `fraction` of the smallest new file's size (a photo-sized upload counts as media
-    whatever its name). Control: after "share" of one photo, an upload of at least its
-    size is seen.
+    whatever its name; the bench host pulling a photo over adb is control traffic, not an
+    upload). Control: after "share" of one photo, an upload of at least its size is seen.
     """
     claim = "K1"
+    observe, share = phone_side(ctx, observe, share)
     if not _from_phone(observe, ctx) and not _from_phone(share, ctx):
         return _heard(observe, ctx, claim)
     if not media:
@@ -339,6 +369,7 @@ def k3_logs_only_on_sync(before_sync: list[PhaseView], sync: PhaseView, ctx: Con
     least `unsynced` bytes (the records the app had not synced).
     """
     claim = "K3"
+    *before_sync, sync = phone_side(ctx, *before_sync, sync)
     if not any(_from_phone(p, ctx) for p in [*before_sync, sync]):
         return _heard(sync, ctx, claim)
     early = [f for p in before_sync for f in _of(p.flows, "flightlog")]
@@ -366,6 +397,7 @@ def k7_local_data_mode(ldm_on: PhaseView, ldm_off: PhaseView, ctx: Context,
     app's traffic is seen and answered.
     """
     claim = "K7"
+    ldm_on, ldm_off = phone_side(ctx, ldm_on, ldm_off)
     leaks = _app_traffic(ldm_on, ctx, category_of, clients={ctx.phone_ip})
     if leaks:
         return Verdict(claim, FAIL, tuple(f"with Local Data Mode on: {x}" for x in leaks))
@@ -389,6 +421,7 @@ def k8_nothing_without_app(app_closed: PhaseView, app_open: PhaseView, ctx: Cont
     is launched, its traffic is seen and answered.
     """
     claim = "K8"
+    app_closed, app_open = phone_side(ctx, app_closed, app_open)
     leaks = _app_traffic(app_closed, ctx, category_of, exclude=ctx.other_phones)
     if leaks:
         return Verdict(claim, FAIL, tuple(f"with the app closed: {x}" for x in leaks))
@@ -413,6 +446,7 @@ def g1_catalog(phases: list[PhaseView], ctx: Context, budget: int) -> Verdict:
     the catalog names, it is no control either: a resolver answering does not show a
     catalogued endpoint answering. A pass says how much of it there was."""
     claim = "G1"
+    phases = phone_side(ctx, *phases)
     seen = [f for p in phases for f in _internet_flows(p, ctx)]
     flows = [f for f in seen if not _resolves_names(f)]
     known = [f for f in flows if f.category != "unknown" and f.packets_down > 0]

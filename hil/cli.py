@@ -50,6 +50,9 @@ def _check(args) -> int:
     print(f"  relay: {b.relay.driver} at {b.relay.url}, {b.relay.channels} channels")
     print(f"  gateway: {b.gateway.ssh.user}@{b.gateway.ssh.host}:{b.gateway.ssh.port} "
           f"({b.gateway.lan_interface}, {b.gateway.lan_subnet})")
+    if b.host_addresses:
+        print(f"  bench host: {', '.join(b.host_addresses)} (its traffic is control "
+              "traffic, never judged)")
     owners = b.channel_owners()
     for name, a in b.aircraft.items():
         print(f"  aircraft {name}: {a.model.name}, phone {a.phone}, power ch{a.power.relay} "

@@ -8,6 +8,10 @@ served. `Evidence.to_json()` is the
 record kept under the artifacts folder; `Evidence.html()` is the block attached to the
 test's row of the HTML report: a summary line, a timeline, then per phase its actions and
 its flow table.
+
+Control traffic (the bench host's own, see `hil.claims.Context.control`) is kept apart:
+per phase in `Phase.control`, never in `Phase.flows`; the HTML shows it in a table of its
+own under each phase and as outlined bars on the timeline, labelled "control traffic".
 """
 
 from __future__ import annotations
@@ -37,6 +41,7 @@ class Phase:
     actions: list[Action] = field(default_factory=list)
     flows: list[dict] = field(default_factory=list)
     dns: list[dict] = field(default_factory=list)
+    control: list[dict] = field(default_factory=list)  # the bench host's flows: not judged
 
 
 @dataclass
@@ -56,6 +61,7 @@ class Evidence:
     pcap: str | None = None
     capture_log: str = ""
     verdict: dict | None = None
+    bench_hosts: list[str] = field(default_factory=list)  # whose traffic is control traffic
     started: float = field(default_factory=time.time)
 
     def to_json(self) -> str:
@@ -84,6 +90,13 @@ class Evidence:
             f"{e(', '.join(self.served) or self.claim)}</p>",
             self.timeline_svg(),
         ]
+        control = [f for ph in self.phases for f in ph.control]
+        if control:
+            parts.append(
+                f"<p>control traffic with the bench host ({e(', '.join(self.bench_hosts))}): "
+                f"{len(control)} flow(s), {sum(f['bytes_up'] for f in control)} B up, "
+                f"{sum(f['bytes_down'] for f in control)} B down; not the phone's, "
+                "not judged</p>")
         if self.observations:
             parts.append("<p>observations:</p><ul>" + "".join(
                 f"<li>{e(k)}: <code>{e(json.dumps(val, default=str))}</code></li>"
@@ -97,6 +110,9 @@ class Evidence:
                 parts.append("<p>actions: " + "; ".join(
                     f"+{a.t - t0:.3f} s {e(a.what)}" for a in ph.actions) + "</p>")
             parts.append(_flow_table(ph.flows, t0))
+            if ph.control:
+                parts.append("<p>control traffic (the bench host's, not judged):</p>"
+                             + _flow_table(ph.control, t0, client="client"))
             if ph.dns:
                 parts.append("<p>DNS: " + "; ".join(
                     f"+{d['ts'] - t0:.3f} s {e(d['qname'])} -> "
@@ -114,7 +130,7 @@ class Evidence:
         t0 = self.phases[0].start
         t1 = max((p.end or p.start) for p in self.phases)
         for p in self.phases:
-            for f in p.flows:
+            for f in p.flows + p.control:
                 t1 = max(t1, f["last"])
         span = max(t1 - t0, 1e-6)
         x = lambda t: 10 + (width - 20) * (t - t0) / span  # noqa: E731
@@ -140,16 +156,24 @@ class Evidence:
                            f'{max(x(f["last"]) - x(f["first"]), 2):.1f}" height="{h:.1f}" '
                            f'fill="{c}"><title>{html.escape(f["server_name"] or f["dst"])} '
                            f'[{f["category"]}] up {f["bytes_up"]} B</title></rect>')
+            for f in p.control:  # outlined, not filled: seen, not judged
+                h = min(60, 4 + f["bytes_up"] / 500)
+                out.append(f'<rect x="{x(f["first"]):.1f}" y="{88 - h:.1f}" width="'
+                           f'{max(x(f["last"]) - x(f["first"]), 2):.1f}" height="{h:.1f}" '
+                           'fill="none" stroke="#57606a" stroke-dasharray="3,2"><title>'
+                           f'control traffic: {html.escape(f["src"])} -&gt; '
+                           f'{html.escape(f["dst"])}:{f["dport"]} up {f["bytes_up"]} B'
+                           '</title></rect>')
         out.append("</svg>")
         return "".join(out)
 
 
-def _flow_table(flows: list[dict], t0: float) -> str:
+def _flow_table(flows: list[dict], t0: float, client: str = "phone") -> str:
     if not flows:
         return "<p><i>no flows in this phase</i></p>"
     e = html.escape
     rows = ["<table border=1 cellpadding=3 style='border-collapse:collapse'><tr><th>start"
-            "</th><th>proto</th><th>phone</th><th>server</th><th>name</th><th>from</th>"
+            f"</th><th>proto</th><th>{client}</th><th>server</th><th>name</th><th>from</th>"
             "<th>category</th><th>pkts up/down</th><th>bytes up</th><th>bytes down</th></tr>"]
     for f in sorted(flows, key=lambda f: f["first"]):
         start = f"+{f['first'] - t0:.3f}"

@@ -50,7 +50,8 @@ class SessionRun:
         self.served: list[str] = []  # the claims judged on this session so far
         # the bench's other phones: on a whole-LAN capture they are other stations' business
         self.context = Context(station.phone.ip, station.bench.gateway.lan_subnet,
-                               other_phones=other_phones)
+                               other_phones=other_phones,
+                               bench_hosts=frozenset(station.bench.host_addresses))
         self.settings: ClaimsConfig = station.bench.claims
         self._recorder = Recorder(self.phases, lambda: self.gateway.local_to_gateway(time.time()))
         self.capture: RemoteCapture | None = None
@@ -166,11 +167,14 @@ class SessionRun:
                       phone=self.station.phone.name, firmware=self.station.firmware,
                       app_version=self.app_version, session=self.name, served=list(self.served),
                       observations=self.observations, pcap=str(self.pcap),
-                      capture_log=self.capture_log, verdict=verdict.to_dict())
+                      capture_log=self.capture_log, verdict=verdict.to_dict(),
+                      bench_hosts=sorted(self.context.bench_hosts))
         for ph in self.phases:
             v = views[ph.name]
+            control = {id(f) for f in v.flows if self.context.control(f)}  # kept apart
             ev.phases.append(Phase(ph.name, ph.start, ph.end, list(ph.actions),
-                                   [f.to_dict() for f in v.flows],
-                                   [d.to_dict() for d in v.dns]))
+                                   [f.to_dict() for f in v.flows if id(f) not in control],
+                                   [d.to_dict() for d in v.dns],
+                                   [f.to_dict() for f in v.flows if id(f) in control]))
         log.info("%s", ev.summary())
         return ev

@@ -25,9 +25,14 @@ RUNNER = "hil.netns.bench.NetnsBench"  # named, not imported: it imports this mo
 MODES = ("auto", "root", "rootless")
 # faults of the simulated gateway or Wi-Fi: the netns gateway is real and has none of them
 GATEWAY_FAULTS = ("cut_ineffective", "deaf_sniffer", "aircraft_direct_uplink")
-# faults the real phone of this bench does not play (its cloud stand-ins answer one
-# request per connection)
-PHONE_FAULTS = ("media_over_open_connection",)
+# faults the real phone of this bench does not play, and why
+PHONE_FAULTS = {
+    "media_over_open_connection": "needs a kept-alive connection, which the netns bench's "
+                                  "phone does not play (its cloud stand-ins answer one "
+                                  "request per connection)",
+    "control_traffic": "needs a bench host the phone reaches through the gateway; the "
+                       "netns bench's host reaches its boxes without crossing it",
+}
 
 
 @dataclass(frozen=True)
@@ -41,8 +46,7 @@ def fault_refused(fault: str) -> str | None:
         return (f"{fault!r} breaks the simulated gateway or Wi-Fi; the netns gateway is real "
                 "(use benches/sim.toml)")
     if fault in PHONE_FAULTS:
-        return (f"{fault!r} needs a kept-alive connection, which the netns phone does not "
-                "play (use benches/sim.toml)")
+        return f"{fault!r} {PHONE_FAULTS[fault]} (use benches/sim.toml)"
     return None
 
 

@@ -16,6 +16,9 @@ What the model does, following the Kivu findings:
   "sync" uploads the records not yet synced to `mydjiflight.dji.com`.
 - With Local Data Mode on, the app sends nothing at all.
 - An Android phone checks connectivity every 60 s whether the app runs or not.
+- Fault `control_traffic` (not the app's: the harness's agent on the phone, modelled here
+  because it follows the app's view of the card) sends each new photo and video to the
+  bench host as soon as the app sees it: a request to `BENCH_HOST`, purpose "control".
 
 Fault profiles (hil/sim/faults.py) change this on purpose, one claim each.
 """
@@ -30,6 +33,7 @@ FLIGHTLOG = "mydjiflight.dji.com"
 SHARE = "upload.skypixel.com"
 UNKNOWN = "telemetry.sdk-unlisted.example"
 CONNECTIVITY = "connectivitycheck.gstatic.com"
+BENCH_HOST = "bench-host"  # not a DNS name: the phone connects to the bench host's address
 DEFAULT_LOG_SIZE = 150_000
 VERSION = "4.3.36+sim"  # the GO 4 release the model follows; "+sim": the model, not the app
 
@@ -46,7 +50,7 @@ class Request:
     name: str
     up: int
     down: int
-    purpose: str  # "nfz" | "diagnostics" | "flightlog" | "media" | "unknown" | "os"
+    purpose: str  # "nfz" | "diagnostics" | "flightlog" | "media" | "unknown" | "os" | "control"
     keep: str | None = None
     via: str | None = None
 
@@ -183,15 +187,19 @@ class AppBehaviour:
     def _media(self, now: float, inp: AppInputs, linked: bool, ldm: bool) -> list[Request]:
         """Fault auto_media_upload: each new photo or video goes to SkyPixel after 1 s.
         Fault media_over_open_connection: each goes, after 1 s, through the no-fly-zone
-        connection the app opened at power-on (no new lookup, no new server name)."""
+        connection the app opened at power-on (no new lookup, no new server name).
+        Fault control_traffic: a copy of each goes to the bench host at once."""
         if not linked or self._media_seen is None:
             return []
+        control = []
         for item in inp.media[self._media_seen:]:
             if self.faults & {"auto_media_upload", "media_over_open_connection"} and not ldm:
                 self._media_due.append((now + self.s(1.0), item))
+            if "control_traffic" in self.faults:  # a copy for the bench host, and its answer
+                control.append(Request(BENCH_HOST, item.size + 4_096, 2_000, "control"))
         self._media_seen = len(inp.media)
         due = [item for t, item in self._media_due if now >= t]
         self._media_due = [(t, item) for t, item in self._media_due if now < t]
         if "media_over_open_connection" in self.faults:
-            return [Request(NFZ, item.size, 500, "media", via="nfz") for item in due]
-        return [Request(SHARE, item.size, 4_000, "media") for item in due]
+            return control + [Request(NFZ, item.size, 500, "media", via="nfz") for item in due]
+        return control + [Request(SHARE, item.size, 4_000, "media") for item in due]

@@ -78,6 +78,9 @@ class SimBench:
         for f in self.faults:
             if f not in FAULTS:
                 raise ValueError(f"unknown sim fault {f!r}; known: {', '.join(FAULTS)}")
+        if "control_traffic" in self.faults and not template.host_addresses:
+            raise ValueError(f"sim fault 'control_traffic' needs the bench host's address: "
+                             f"bench file {template.path} has no bench.host_addresses")
         self.scale = template.sim.time_scale
         self._own_dir = workdir is None
         self.dir = Path(workdir or tempfile.mkdtemp(prefix="hil-sim-"))
@@ -171,7 +174,8 @@ class SimBench:
                       if paired else None)
             phone = SimPhone(pname, p.ip, p.platform, behaviour, self.gateway, self.air, linked,
                              onboard=self._onboard_fn(paired[0].name) if paired else
-                             (lambda: ((), None)), camera=camera)
+                             (lambda: ((), None)), camera=camera,
+                             bench_host=next(iter(t.host_addresses), None))
             self.phones[pname] = phone
             hk = paramiko.ECDSAKey.generate()
             srv = SimSshServer(f"phone-{pname}", hk, SSH_USER, client_key, phone.handle).start()

@@ -4,6 +4,9 @@ This is how the harness proves its claim tests can fail. Pure data: the bench lo
 validates `sim.faults` against it, and the simulated devices read their knobs from it.
 `deaf_sniffer` is the exception: it breaks the capture itself, so every claim judged on
 traffic must end in an ERROR (its control fails), and none may pass.
+`control_traffic` is a bench condition, not a misbehaviour: every claim must see through
+it (claim "-", none fails), because the bench file names the bench host
+(`bench.host_addresses`); without that, K1 and G1 would count the exchange.
 """
 
 # name -> (the claim it must make fail, what the simulated bench does wrong)
@@ -24,4 +27,6 @@ FAULTS: dict[str, tuple[str, str]] = {
                                      "flight log by itself"),
     "unknown_endpoint": ("G1", "the app sends 40 kB to an endpoint no catalog lists"),
     "deaf_sniffer": ("*", "the gateway's capture loses every packet of the bench's devices"),
+    "control_traffic": ("-", "the phone's agent sends the bench host (through the gateway) "
+                             "a copy of every new photo and video: control traffic"),
 }

@@ -5,8 +5,10 @@ The control agent answers, over the simulated bench's SSH server, the commands o
 status | linked | records | sync | share N`); `version` is the app model's.
 `tick()` asks the app behaviour model what to send now and turns each request into the
 frames a phone would put on the gateway's Wi-Fi: a DNS lookup, then (if the lookup is
-answered) a TLS session with SNI carrying the request's volumes. Frames are handed to an
-`Air` that delivers each to the gateway at its own timestamp.
+answered) a TLS session with SNI carrying the request's volumes; a request of purpose
+"control" (fault control_traffic) is a plain TCP session to the bench host's address
+instead, no lookup, through the gateway. Frames are handed to an `Air` that delivers each
+to the gateway at its own timestamp.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from hil.sim.onboard import Onboard
 RESOLVER_IP = "203.0.113.53"  # TEST-NET-3: only ever bytes in a simulated capture
 CLOUD_NET = ipaddress.IPv4Network("198.51.100.0/24")  # TEST-NET-2, stand-in servers
 GATEWAY_MAC = "02:00:00:00:00:01"
+AGENT_PORT = 22  # the bench host's sshd: the phone's agent reports back over SSH
 CLOUD_RTT = 0.010  # seconds, real: a lab's uplink to the cloud
 
 
@@ -112,6 +115,18 @@ class NetHost:
         self.air.send(frames, self.ip, ip)
 
 
+    def exchange(self, t: float, address: str, port: int, up: int, down: int) -> None:
+        """A plain TCP session at `t` to `address:port` (no lookup, no server name) through
+        the gateway; with the uplink cut nothing goes (as a cut drops it)."""
+        if self.gateway.is_cut(self.ip):
+            self.sent.append((t, address, False))
+            return
+        frames = traffic.tcp_session(t, (self.ip, self.mac, next(self._ports)),
+                                     (address, GATEWAY_MAC, port), up, down, rtt=self.rtt)
+        self.air.send(frames, self.ip, address)
+        self.sent.append((t, address, True))
+
+
 @dataclass(frozen=True)
 class Camera:
     """Its aircraft's camera and firmware, as the simulated app reaches them."""
@@ -133,8 +148,9 @@ class SimPhone:
     def __init__(self, name: str, ip: str, platform: str, behaviour: AppBehaviour,
                  gateway: SimGateway, air: Air, linked: Callable[[], bool],
                  onboard: Callable[[], tuple] = lambda: ((), None),
-                 camera: Camera | None = None):
+                 camera: Camera | None = None, bench_host: str | None = None):
         self.name, self.ip, self.platform = name, ip, platform
+        self.bench_host = bench_host  # where control traffic goes (fault control_traffic)
         self.net = NetHost(ip, air, gateway, rtt=CLOUD_RTT * behaviour.time_scale)
         self.behaviour, self.gateway, self.air, self.linked = behaviour, gateway, air, linked
         self.onboard = onboard  # () -> (media items, newest log size) of its aircraft
@@ -205,4 +221,7 @@ class SimPhone:
             inputs = AppInputs(self.running, self.linked(), self.gateway.is_cut(self.ip),
                                dict(self.settings), media, log_size, actions)
         for req in self.behaviour.tick(now, inputs):
-            self.net.request(now, req.name, req.up, req.down, req.keep, req.via)
+            if req.purpose == "control":
+                self.net.exchange(now, self.bench_host, AGENT_PORT, req.up, req.down)
+            else:
+                self.net.request(now, req.name, req.up, req.down, req.keep, req.via)

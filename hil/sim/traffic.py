@@ -31,8 +31,8 @@ from hil.sim.packets import (
     udp_frame,
 )
 
-__all__ = ["MSS", "Frames", "KeptConnection", "dns_lookup", "server_flight_size", "tls_open",
-           "tls_session"]
+__all__ = ["MSS", "Frames", "KeptConnection", "dns_lookup", "server_flight_size", "tcp_session",
+           "tls_open", "tls_session"]
 
 Frames = list[tuple[float, bytes]]
 
@@ -202,6 +202,36 @@ def tls_session(
     frames, conn = tls_open(t, client_ip, client_mac, sport, server_ip, gw_mac, sni,
                             up_bytes, down_bytes, rtt, port)
     return frames + conn.close()
+
+
+def tcp_session(
+    t: float,
+    client: tuple[str, str, int],
+    server: tuple[str, str, int],
+    up_bytes: int,
+    down_bytes: int,
+    rtt: float = 0.002,
+) -> Frames:
+    """One plain TCP connection (an SSH or adb session: opaque bytes, no server name) from
+    ``client`` to ``server``, each ``(ip, mac, port)``, starting at ``t``: three-way
+    handshake, ``up_bytes`` of payload up, then ``down_bytes`` down, both segmented at
+    :data:`MSS` with the peer ACKing every second segment, FIN from the client, FIN from
+    the server, last ACK. The flow's payload bytes are exactly ``up_bytes`` up and
+    ``down_bytes`` down."""
+    if rtt <= 0:
+        raise ValueError(f"rtt must be positive, got rtt={rtt}")
+    conv = _Conversation(t, rtt, client, server)
+    conv.send("c", SYN, options=mss_option(MSS))
+    conv.send("s", SYN | ACK, options=mss_option(MSS))
+    conv.send("c", ACK)
+    if up_bytes:
+        conv.stream("c", bytes(up_bytes))
+    if down_bytes:
+        conv.stream("s", bytes(down_bytes))
+    conv.send("c", FIN | ACK)
+    conv.send("s", FIN | ACK)
+    conv.send("c", ACK)
+    return conv.frames
 
 
 def _exchange(conv: _Conversation, up_bytes: int, down_bytes: int, seed: int) -> None:

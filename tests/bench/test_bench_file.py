@@ -33,10 +33,19 @@ def test_sim_bench_loads_with_all_four_models():
     assert b.channel_owners()[0] == "spark aircraft"
 
 
+def test_host_addresses_are_read_as_a_capture_writes_them(tmp_path):
+    raw = sim_raw()
+    raw["bench"]["host_addresses"] = ["10.20.0.2", "FD20::0:2", "10.20.0.2"]
+    assert bench.load(write(tmp_path, raw)).host_addresses == ("10.20.0.2", "fd20::2")
+    del raw["bench"]["host_addresses"]
+    assert bench.load(write(tmp_path, raw)).host_addresses == ()
+
+
 def test_example_real_bench_loads():
     b = bench.load(EXAMPLE)
     assert b.sim is None
     assert b.gateway.ssh.known_hosts == EXAMPLE.parent / "known_hosts"
+    assert b.host_addresses == ("10.20.0.2",)
 
 
 @pytest.mark.parametrize("mutate, key, words", [
@@ -61,6 +70,14 @@ def test_example_real_bench_loads():
     (lambda r: r["sim"].update(faults=["ldm_lek"]),
      "sim.faults[0]", "unknown fault 'ldm_lek'"),
     (lambda r: r.pop("gateway"), "gateway", "missing table"),
+    (lambda r: r["bench"].update(host_addresses=["10.20.0.2", "abc"]),
+     "bench.host_addresses[1]", "'abc' is not an IP address"),
+    (lambda r: r["bench"].update(host_addresses="10.20.0.2"),
+     "bench.host_addresses", "must be list, not a string '10.20.0.2'"),
+    (lambda r: r["bench"].update(host_addresses=[10]),
+     "bench.host_addresses[0]", "must be a string (an IP address), not an integer 10"),
+    (lambda r: r["bench"].update(host_addresses=["10.20.0.31"]),
+     "bench.host_addresses[0]", "10.20.0.31 is phone.pixel-spark.ip"),
     (lambda r: r.pop("sim"), "relay.url", '"sim" is only allowed in a simulated bench'),
 ])
 def test_bad_bench_names_file_key_and_fix(tmp_path, mutate, key, words):
@@ -116,3 +133,11 @@ def test_cli_check_reports_error_without_traceback(tmp_path):
     assert res.stderr.strip() == (f"hil: bench file {path}: aircraft.spark.power.relay: "
                                   "channel 12 does not exist on an 8-channel numato board "
                                   "(channels 0-7)")
+
+
+def test_cli_check_names_the_bench_host():
+    res = subprocess.run([sys.executable, "-m", "hil.cli", "check", str(EXAMPLE)],
+                         capture_output=True, text=True, timeout=60)
+    assert res.returncode == 0, res.stderr
+    assert ("  bench host: 10.20.0.2 (its traffic is control traffic, never "
+            "judged)") in res.stdout.splitlines()

@@ -247,3 +247,121 @@ def test_k2_with_no_store_read_is_never_a_pass():
     none = {"aircraft_logs": None, "app_records": None}
     v = claims.k2_logs_recorded(none, none, {"aircraft_logs": "no logs", "app_records": "no"})
     assert v.status == "error" and len(v.reasons) == 2
+
+
+# -- control traffic: the bench host's own, never the phone's -----------------------------
+
+BENCH_HOST = "192.0.2.2"  # reached through the gateway: outside the LAN, "internet"
+LAN_HOST = "10.20.0.2"  # a bench host on the LAN
+HOSTS = dataclasses.replace(CTX, bench_hosts=frozenset({BENCH_HOST, LAN_HOST}))
+
+
+def to_host(up, host=BENCH_HOST, **kw):
+    """The phone's agent sending the bench host `up` bytes over SSH, answered."""
+    return F(dst=host, dport=22, bytes_up=up, packets_up=40, packets_down=20,
+             bytes_down=2000, **kw)
+
+
+def shared_photo():
+    up = F(category="media", bytes_up=2_000_600, packets_down=50, bytes_down=4000,
+           server_name="upload.skypixel.com")
+    up.first = 0.6
+    return PhaseView("share", 0.5, 1.0, [A(0.55, "share photo 1")], [up], [])
+
+
+def test_context_control_is_a_bench_host_at_either_end():
+    assert HOSTS.control(to_host(10)) and HOSTS.control(F(src=LAN_HOST, dst=PHONE))
+    assert not HOSTS.control(NFZ) and not CTX.control(to_host(10))
+
+
+def test_k1_passes_because_the_bench_host_is_excluded_and_fails_without():
+    # the same flows: a photo-sized exchange with the bench host in the media phase
+    media = phase("media", NFZ, to_host(2_100_000), to_host(5_100_000))
+    v = claims.k1_no_automatic_media_upload(media, shared_photo(), HOSTS, MEDIA, SHARED, 0.5)
+    assert v.status == "pass", v.reasons
+    v = claims.k1_no_automatic_media_upload(media, shared_photo(), CTX, MEDIA, SHARED, 0.5)
+    assert v.status == "fail" and f"7200000 B uploaded to {BENCH_HOST}" in v.reasons[0]
+
+
+def test_k1_control_is_never_met_by_control_traffic():
+    # the bench host pulling the shared photo (adb pull) is not the share going up
+    pull = to_host(2_100_000)
+    pull.first = 0.6
+    share = PhaseView("share", 0.5, 1.0, [A(0.55, "share photo 1")], [pull], [])
+    media = phase("media", NFZ)
+    assert claims.k1_no_automatic_media_upload(media, share, CTX, MEDIA, SHARED,
+                                               0.5).status == "pass"
+    v = claims.k1_no_automatic_media_upload(media, share, HOSTS, MEDIA, SHARED, 0.5)
+    assert v.status == "error" and "control failed" in v.reasons[0]
+
+
+def test_a_phone_heard_only_with_the_bench_host_is_not_heard():
+    only_control = phase("p", to_host(500))
+    assert claims.k4_diagnostics_at_power_on(only_control, CTX).status == "fail"
+    v = claims.k4_diagnostics_at_power_on(only_control, HOSTS)
+    assert v.status == "error" and "deaf" in v.reasons[0]
+
+
+def test_k8_ignores_the_bench_host_on_the_lan_and_through_the_gateway():
+    own = F(src=LAN_HOST, dst="198.51.100.50", category="unknown", bytes_up=9000,
+            packets_down=4)  # the host's own business on a whole-LAN capture
+    its_lookup = D(0.1, "deb.debian.org", client=LAN_HOST)
+    closed = phase("closed", own, to_host(50_000), dns=[its_lookup])
+    back = phase("open", NFZ)
+    v = claims.k8_nothing_without_app(closed, back, CTX, os_or)
+    assert v.status == "fail" and len(v.reasons) == 3, v.reasons
+    assert claims.k8_nothing_without_app(closed, back, HOSTS, os_or).status == "pass"
+    # the phone's own lookup is judged by its name whatever else is control traffic
+    leak = D(0.2, "statistical-report.djiservice.org", client=PHONE)
+    v = claims.k8_nothing_without_app(phase("closed", to_host(10), dns=[leak]), back, HOSTS,
+                                      os_or)
+    assert v.status == "fail" and "statistical-report" in v.reasons[0]
+
+
+def test_g1_never_counts_the_bench_host_as_an_unknown_destination():
+    phases = [phase("p", NFZ, to_host(40_000))]
+    v = claims.g1_catalog(phases, CTX, 16_384)
+    assert v.status == "fail" and f"unknown destination {BENCH_HOST}" in v.reasons[0]
+    assert claims.g1_catalog(phases, HOSTS, 16_384).status == "pass"
+
+
+def test_k6_k7_an_answered_exchange_with_the_bench_host_is_no_leak():
+    cut = phase("cut", DNS_ATTEMPT, to_host(3000))
+    assert claims.k6_uplink_cut(cut, phase("restored", NFZ), CTX).status == "fail"
+    assert claims.k6_uplink_cut(cut, phase("restored", NFZ), HOSTS).status == "pass"
+    on = phase("on", to_host(3000))
+    assert claims.k7_local_data_mode(on, phase("off", NFZ), CTX, os_or).status == "fail"
+    assert claims.k7_local_data_mode(on, phase("off", NFZ), HOSTS, os_or).status == "pass"
+
+
+def test_control_traffic_in_every_phase_changes_no_verdict():
+    """Every judge on traffic, on a passing run, with a photo-sized exchange with the
+    bench host added to each of its phases: still a pass, with the same reasons."""
+    def noisy(p):
+        return dataclasses.replace(p, flows=[*p.flows, to_host(3_000_000),
+                                             F(src=LAN_HOST, dst=PHONE, dport=5555,
+                                               bytes_up=100, bytes_down=3_000_000)])
+
+    log_up = F(category="flightlog", bytes_up=300_500, packets_down=4)
+    log_up.first = 0.7
+    sync = PhaseView("sync", 0.5, 1.0, [A(0.6, "sync")], [log_up], [])
+    judges = {
+        "K1": lambda c, n: claims.k1_no_automatic_media_upload(
+            n(phase("media", NFZ)), n(shared_photo()), c, MEDIA, SHARED, 0.5),
+        "K3": lambda c, n: claims.k3_logs_only_on_sync([n(phase("power-on", NFZ))], n(sync),
+                                                       c, 300_000),
+        "K4": lambda c, n: claims.k4_diagnostics_at_power_on(n(phase("p", DIAG, NFZ)), c),
+        "K5": lambda c, n: claims.k5_diagnostics_setting_off(n(phase("p", NFZ)), c,
+                                                             category_of),
+        "K6": lambda c, n: claims.k6_uplink_cut(n(phase("cut", DNS_ATTEMPT)),
+                                                n(phase("restored", NFZ)), c),
+        "K7": lambda c, n: claims.k7_local_data_mode(n(phase("on")), n(phase("off", NFZ)), c,
+                                                     os_or),
+        "K8": lambda c, n: claims.k8_nothing_without_app(n(phase("closed")),
+                                                         n(phase("open", NFZ)), c, os_or),
+        "G1": lambda c, n: claims.g1_catalog([n(phase("p", NFZ))], c, 16_384),
+    }
+    for claim, judge in judges.items():
+        quiet = judge(CTX, lambda p: p)
+        assert quiet.status == "pass", (claim, quiet.reasons)
+        assert judge(HOSTS, noisy) == quiet, claim

@@ -1,5 +1,7 @@
 """The evidence block a reviewer reads in the HTML report."""
 
+import json
+
 from hil.evidence import Action, Evidence, Phase
 
 T0 = 1_700_000_000.0
@@ -42,3 +44,29 @@ def test_the_app_version_is_what_the_phone_reported_or_unknown():
     ev.app_version = None  # the backend cannot tell
     assert json.loads(ev.to_json())["app_version"] is None
     assert "app unknown</p>" in ev.html()
+
+
+def test_control_traffic_is_listed_apart_and_labelled():
+    pull = flow(T0 + 1.2, T0 + 1.4, 2_100_000, dst="192.0.2.2", dport=22, sni=None,
+                server_name=None, name_source=None, category="unknown")
+    ev = Evidence(test="t", claim="K1", aircraft="spark", model="spark", bench="sim",
+                  phone="pixel-spark", verdict={"status": "pass", "reasons": ["ok"]},
+                  bench_hosts=["192.0.2.2"])
+    ev.phases = [Phase("media", T0, T0 + 2, [], [flow(T0 + 0.5, T0 + 0.6, 1_500)],
+                       control=[pull])]
+    record = json.loads(ev.to_json())
+    assert record["bench_hosts"] == ["192.0.2.2"]
+    [media] = record["phases"]
+    assert [f["dst"] for f in media["control"]] == ["192.0.2.2"]
+    assert [f["dst"] for f in media["flows"]] == ["198.51.100.7"]
+    page = ev.html()
+    assert ("control traffic with the bench host (192.0.2.2): 1 flow(s), 2100000 B up"
+            in page)
+    phase_flows, control_table = page.split("<h4>phase media")[1].split(
+        "control traffic (the bench host's, not judged):")
+    assert "<td>1500</td>" in phase_flows and "192.0.2.2" not in phase_flows
+    assert "<th>client</th>" in control_table and "<td>192.0.2.2:22</td>" in control_table
+    assert "<title>control traffic: 10.20.0.31 -&gt; 192.0.2.2:22 up 2100000 B</title>" in page
+    # no control traffic: no such line
+    ev.phases[0].control = []
+    assert "control traffic" not in ev.html()

@@ -60,6 +60,8 @@ def test_the_netns_bench_file_is_a_netns_bench():
     ({"faults": ["media_over_open_connection"]}, "netns.faults[0]: "
                                                  "'media_over_open_connection' needs a "
                                                  "kept-alive connection"),
+    ({"faults": ["control_traffic"]}, "netns.faults[0]: 'control_traffic' needs a bench host "
+                                      "the phone reaches through the gateway"),
     ({"mode": "docker"}, "netns.mode: 'docker' is not one of: auto, root, rootless"),
     ({"scale": 1}, "netns.scale: unknown key"),
 ])

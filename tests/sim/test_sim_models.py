@@ -1,7 +1,14 @@
 """The simulator's pure models: button presses, and the app's behaviour per fault."""
 
+import dataclasses
+from pathlib import Path
+
+import pytest
+
+from hil import bench
 from hil.models import ButtonTiming
-from hil.sim.app import DIAGNOSTICS, NFZ, AppBehaviour, AppInputs, MediaItem
+from hil.sim.app import BENCH_HOST, DIAGNOSTICS, NFZ, AppBehaviour, AppInputs, MediaItem
+from hil.sim.bench import SimBench
 from hil.sim.power import SimPowerInput
 
 T = ButtonTiming(short=0.3, gap=0.3, long=2.2)
@@ -132,3 +139,28 @@ def test_media_over_the_open_no_fly_zone_connection():
     plain = requests(AppBehaviour(1.0, "ios"))
     assert all(r.keep is None and r.via is None for _, r in plain)
     assert not [r for _, r in plain if r.purpose == "media"]
+
+
+def test_control_traffic_copies_each_new_photo_to_the_bench_host():
+    """Fault control_traffic: each new file goes to the bench host at once, more than its
+    size; the app's own traffic is unchanged, and without the fault nothing goes there."""
+    photo = MediaItem(1, 500_000)
+
+    def inputs(t):
+        return AppInputs(True, True, False, {}, (photo,) if t >= 5 else ())
+
+    faulty = run(AppBehaviour(1.0, "ios", frozenset({"control_traffic"})), inputs, until=10)
+    assert [(t, n) for t, n in faulty if n == BENCH_HOST] == [(5.0, BENCH_HOST)]
+    plain = run(AppBehaviour(1.0, "ios"), inputs, until=10)
+    assert [x for x in faulty if x[1] != BENCH_HOST] == plain
+    beh = AppBehaviour(1.0, "ios", frozenset({"control_traffic"}))
+    beh.tick(0.0, inputs(0.0))
+    [req] = [r for r in beh.tick(5.0, inputs(5.0)) if r.name == BENCH_HOST]
+    assert req.purpose == "control" and req.up > photo.size
+
+
+def test_sim_bench_refuses_control_traffic_without_a_bench_host(tmp_path):
+    sim = bench.load(Path(__file__).resolve().parents[2] / "benches" / "sim.toml")
+    with pytest.raises(ValueError, match="has no bench.host_addresses"):
+        SimBench(dataclasses.replace(sim, host_addresses=()), faults=("control_traffic",),
+                 workdir=tmp_path)
