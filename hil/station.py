@@ -113,7 +113,7 @@ class Station:
             act(f"wait for the app on {self.phone.name} to see {self.name}",
                 lambda: self._wait_app(deadline))
         source = "" if self.link.can(FIRMWARE) or self.firmware is None else \
-            f" (declared in the bench file: {self.link} cannot read it)"
+            f" (declared, not read: {self.link} cannot read it)"
         act(f"{self.name} ready, firmware {self.firmware}{source}")
         return self.firmware
 

@@ -164,3 +164,15 @@ def test_sim_bench_refuses_control_traffic_without_a_bench_host(tmp_path):
     with pytest.raises(ValueError, match="has no bench.host_addresses"):
         SimBench(dataclasses.replace(sim, host_addresses=()), faults=("control_traffic",),
                  workdir=tmp_path)
+
+
+def test_every_model_has_a_nominal_photo_size_that_names_its_source():
+    from hil.models import MODELS
+
+    spark = MODELS["spark"].photo
+    assert spark.size == 3968 * 2976 // 8  # 1 bit per pixel: a lower bound on purpose
+    assert spark.describe() == ("nominal 1476096 B: a 3968x2976 JPEG at 1 bit per pixel "
+                                "(12 MP stills, DJI Spark specifications)")
+    for m in MODELS.values():
+        assert m.photo.size > 1_000_000 and "specifications" in m.photo.source
+        assert m.default_link == "app"  # DJI aircraft speak DUML: a lab sees them via the app

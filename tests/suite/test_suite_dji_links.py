@@ -8,9 +8,10 @@ import sys
 from sim_runs import ROOT, sim_template
 
 
-def run_spark(bench, tmp_path):
+def run_spark(bench, tmp_path, *args):
     res = subprocess.run([sys.executable, "-m", "pytest", "claims", "-p", "no:cacheprovider",
-                          "-m", "spark", "--bench", str(bench), f"--artifacts={tmp_path}"],
+                          "-m", "spark", "--bench", str(bench), f"--artifacts={tmp_path}",
+                          *args],
                          cwd=ROOT, capture_output=True, text=True, timeout=600)
     evidence = {json.loads(p.read_text())["claim"]: json.loads(p.read_text())
                 for p in tmp_path.rglob("evidence.json")}
@@ -36,7 +37,8 @@ def test_no_link_readiness_is_an_assumption_and_said(tmp_path):
             a["link"] = "none"
         del raw["windows"]["boot"]  # the models' boot times (scaled), not 6 s each time
 
-    res, ev = run_spark(sim_template(tmp_path, none, "sim-none.toml"), tmp_path / "a")
+    res, ev = run_spark(sim_template(tmp_path, none, "sim-none.toml"), tmp_path / "a",
+                        "--firmware", "spark=01.00.1111")
     assert res.returncode == 0 and "9 passed" in res.stdout.splitlines()[-1], \
         res.stdout[-3000:]
     assert "spark: its link is `none`; assuming the aircraft is up after the boot window" \
@@ -45,4 +47,17 @@ def test_no_link_readiness_is_an_assumption_and_said(tmp_path):
     assert "heartbeat" not in res.stdout.lower()
     assert "aircraft part not judged: the aircraft link `none` cannot list onboard logs" in \
         ev["K2"]["verdict"]["reasons"]
-    assert {e["firmware"] for e in ev.values()} == {"01.00.0900"}  # the bench file's
+    assert {e["firmware"] for e in ev.values()} == {"01.00.1111"}  # as --firmware declares
+    power_on = [a["what"] for e in ev.values() for ph in e["phases"] for a in ph["actions"]
+                if "ready, firmware" in a["what"]]
+    assert power_on and all(w == "spark ready, firmware 01.00.1111 (declared, not read: the "
+                                 "aircraft link `none` cannot read it)" for w in power_on)
+
+
+def test_firmware_is_declared_only_for_aircraft_nothing_reads(tmp_path):
+    res = subprocess.run([sys.executable, "-m", "pytest", "claims", "-p", "no:cacheprovider",
+                          "--collect-only", "-q", "--firmware", "spark=01.00.1111"], cwd=ROOT,
+                         capture_output=True, text=True, timeout=120)
+    assert res.returncode == 4, res.stdout
+    assert "--firmware spark=01.00.1111: spark's link 'sim' reads its firmware; --firmware " \
+           'is for link "none"' in res.stderr
