@@ -13,6 +13,8 @@
                               the flows of a capture, by upload bytes, with categories
 
 Errors are one line naming the file and the key, exit status 2; no traceback.
+Each command imports what it needs when it runs: `hil analyze` never loads the bench,
+link and relay modules (pymavlink alone takes a fifth of a second to import).
 """
 
 from __future__ import annotations
@@ -24,17 +26,23 @@ import sys
 import threading
 from pathlib import Path
 
-from hil import bench as benchmod
-from hil.link.mavlink import LinkError
-from hil.lock import BenchBusy
-from hil.power.relay import RelayError
-
-HarnessError = (LinkError, BenchBusy, RelayError)
-
 DEFAULT_BENCH = Path("benches/sim.toml")
 
 
+def _harness_errors() -> tuple[type[Exception], ...]:
+    """The harness's own errors, which a command reports as one line; imported only once
+    one of them may have been raised."""
+    from hil.bench import BenchError
+    from hil.link.mavlink import LinkError
+    from hil.lock import BenchBusy
+    from hil.power.relay import RelayError
+
+    return BenchError, LinkError, BenchBusy, RelayError
+
+
 def _check(args) -> int:
+    from hil import bench as benchmod
+
     b = benchmod.load(args.bench)
     kind = "simulated (the harness starts its devices)" if b.sim else "live devices"
     print(f"bench {b.name} ({b.path}): {kind}")
@@ -52,6 +60,7 @@ def _check(args) -> int:
 
 
 def _sim(args) -> int:
+    from hil import bench as benchmod
     from hil.sim.bench import SimBench
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
@@ -86,6 +95,7 @@ def _report(args) -> int:
 
 
 def _power(args) -> int:
+    from hil import bench as benchmod
     from hil.lock import BenchLock
     from hil.power.boards import open_board
     from hil.power.manual import BenchPower, devices
@@ -151,7 +161,9 @@ def main(argv: list[str] | None = None) -> int:
     except BrokenPipeError:  # `hil analyze x.pcap | head`: the reader has all it wants
         sys.stderr.close()
         return 0
-    except (benchmod.BenchError, ValueError, OSError, *HarnessError) as e:
+    except Exception as e:
+        if not isinstance(e, (ValueError, OSError, *_harness_errors())):
+            raise
         print(f"hil: {e}", file=sys.stderr)
         return 2
 
