@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json.encoder
 import math
+import operator
 from typing import TextIO
 
 __all__ = ["CHUNK", "dumps", "write"]
@@ -81,7 +82,11 @@ def _dicts(items: list, depth: int) -> list[str] | None:
     for item in items:
         if not isinstance(item, dict) or len(item) != len(keys) or tuple(item) != keys:
             return None
-    columns = [_column([item[k] for item in items], depth + 1) for k in keys]
+    if len(keys) > 1:
+        rows = map(operator.itemgetter(*keys), items)
+    else:
+        rows = ([item[keys[0]]] for item in items)
+    columns = [_column(list(values), depth + 1) for values in zip(*rows, strict=True)]
     inner = "\n" + "  " * (depth + 1)
     template = "{" + inner + ("," + inner).join(
         _encode_str(k).replace("%", "%%") + ": %s" for k in keys
@@ -105,6 +110,8 @@ def _render(value, depth: int) -> str:
     if isinstance(value, (list, tuple)):
         if not value:
             return "[]"
+        if set(map(type, value)) == {str}:  # short lists of names: no column machinery
+            return "[" + inner + ("," + inner).join(map(_encode_str, value)) + close + "]"
         return "[" + inner + ("," + inner).join(_members(value, depth)) + close + "]"
     if isinstance(value, dict):
         if not value:

@@ -15,6 +15,7 @@
 
 from __future__ import annotations
 
+import operator
 import sys
 from collections.abc import Iterable
 from pathlib import Path
@@ -45,9 +46,10 @@ def by_upload(flows: Iterable[Flow]) -> list[Flow]:
 
 def to_json(analysis: Analysis) -> dict[str, object]:
     """The JSON object of ``hil analyze --json`` (see the module description)."""
+    values = operator.attrgetter(*FLOW_KEYS)
     return {
         "packets": analysis.packets,
-        "flows": [{key: getattr(f, key) for key in FLOW_KEYS} for f in by_upload(analysis.flows)],
+        "flows": [dict(zip(FLOW_KEYS, values(f), strict=True)) for f in by_upload(analysis.flows)],
         "dns": [
             {"ts": d.ts, "qname": d.qname, "answers": [list(a) for a in d.answers]}
             for d in analysis.dns

@@ -49,7 +49,8 @@ _SHIFT32 = np.uint64(32)
 _SLICE = 4  # watched segments handed to the engine per key at a time
 _HEAD = 40 + 20  # IP header (IPv6's, the larger) and TCP header, read per record
 _ROW = 28 + 20 + _HEAD  # bytes read per record: pcapng header, SLL2 header, IP and TCP
-_V6_EXTENSIONS = (0, 43, 44, 51, 60)  # headers the engine walks over to reach TCP
+_V6_EXTENSIONS = np.zeros(256, bool)  # headers the engine walks over to reach TCP
+_V6_EXTENSIONS[[0, 43, 44, 51, 60]] = True
 _MAX_BLOCK = 64 * 1024 * 1024
 
 
@@ -284,7 +285,7 @@ def process(an, batch: Batch) -> None:
     n = len(fast)
     odd = (tcp4 | tcp6) & ~ok
     later = tcp4 & ((ip["frag"] & 0x1FFF) != 0)
-    walk = (version == 6) & ((ip6["vtc"] >> 4) == 6) & np.isin(ip6["nxt"], _V6_EXTENSIONS)
+    walk = v6 & _V6_EXTENSIONS[ip6["nxt"]] if v6.any() else v6
     if not n or _may_start_connection(an, batch, a, l3, np.where(tcp6, 40, (ip["vihl"] & 0x0F)
                                       .astype(np.int64) * 4), odd, later, walk, wrapped,
                                       linktypes):  # fmt: skip
@@ -292,28 +293,27 @@ def process(an, batch: Batch) -> None:
         return
     pick = slice(None) if n == m else fast  # usually every packet is fast
     six = v6[pick]
-    # Direction keys: addresses and ports, 12 bytes (IPv4) or 36 (IPv6), as 32-bit words
-    # (IPv6 keys marked in a tenth). A stable sort of a hash of the key brings each key's
-    # packets together, in capture order; exact comparisons of the neighbours then draw
-    # the groups.
-    if six.any():
-        words = np.zeros((n, 10), np.uint32)
-        four = ~six
-        words[four, :3] = ip["key"][fast[four]].view(np.uint32).reshape(-1, 3)
+    # Direction keys: addresses and ports, 12 bytes (IPv4) or 36 (IPv6), zero-padded to
+    # 16 or 40 (IPv6 keys marked in the last 4) and read as 64-bit words. A stable sort
+    # of a hash of the key brings each key's packets together, in capture order; exact
+    # comparisons of the neighbours then draw the groups.
+    words = np.zeros((n, 10 if six.any() else 4), np.uint32)
+    words[:, :3] = ip["key"][fast].view(np.uint32).reshape(n, 3)
+    if words.shape[1] == 10:
         words[six, :9] = ip6["key"][fast[six]].view(np.uint32).reshape(-1, 9)
         words[six, 9] = 1
         ports = np.where(six, ip6["ports"][pick], ip["ports"][pick])
         flags = np.where(six, ip6["flags"][pick], ip["flags"][pick])
     else:
-        words = ip["key"][fast].view(np.uint32).reshape(n, 3)
         ports = ip["ports"][pick]
         flags = ip["flags"][pick]
-    wide = words.astype(np.uint64)
-    hashes = wide[:, 0] | (wide[:, 1] << _SHIFT32)
-    for col in range(2, words.shape[1]):
-        hashes = (hashes * _MIX) ^ wide[:, col]
+    wide = words.view(np.uint64)
+    hashes = wide[:, 0].copy()
+    for col in range(1, wide.shape[1]):
+        hashes *= _MIX
+        hashes ^= wide[:, col]
     order = np.argsort(hashes, kind="stable")
-    ordered = words[order]
+    ordered = wide[order]
     starts_mask = np.empty(n, bool)
     starts_mask[0] = True
     np.any(ordered[1:] != ordered[:-1], axis=1, out=starts_mask[1:])
