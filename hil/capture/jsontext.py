@@ -24,6 +24,7 @@ __all__ = ["CHUNK", "dumps", "write"]
 
 #: Characters gathered before one write to the stream.
 CHUNK = 1 << 20
+_ROWS = 2048  # members of a long list encoded at a time
 
 _encode_str = json.encoder.encode_basestring_ascii
 
@@ -139,9 +140,9 @@ def _pieces(doc, depth: int = 0):
     elif isinstance(doc, (list, tuple)) and doc:
         inner = "\n" + "  " * (depth + 1)
         yield "[" + inner
-        texts = _members(doc, depth)
-        for start in range(0, len(texts), 256):
-            yield ("," + inner if start else "") + ("," + inner).join(texts[start : start + 256])
+        for start in range(0, len(doc), _ROWS):  # a slice at a time: bounded memory
+            texts = _members(doc[start : start + _ROWS], depth)
+            yield ("," + inner if start else "") + ("," + inner).join(texts)
         yield "\n" + "  " * depth + "]"
     else:
         yield _render(doc, depth)

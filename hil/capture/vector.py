@@ -60,6 +60,12 @@ def _u32(a: np.ndarray, at: np.ndarray, endian: str) -> np.ndarray:
     return every[at].astype(np.int64)
 
 
+def _values(small: np.ndarray) -> list[int]:
+    """The distinct values of an array of small non-negative integers, in order (as
+    np.unique gives them, without its import of numpy.ma, 12 ms a run)."""
+    return np.flatnonzero(np.bincount(small)).tolist()
+
+
 def _col16be(rows: np.ndarray, col: int) -> np.ndarray:
     return (rows[:, col].astype(np.int64) << 8) | rows[:, col + 1]
 
@@ -246,7 +252,7 @@ def process(an, batch: Batch) -> None:
         rel = np.empty(m, np.int64)
         version = np.empty(m, np.int8)
         wrapped = np.empty(m, bool)
-        for linktype in np.unique(linktypes).tolist():
+        for linktype in _values(linktypes):
             sel = np.flatnonzero(linktypes == linktype)
             rel[sel], version[sel], wrapped[sel] = _network(rows[sel], frame, linktype)
     # The IP header and the TCP header after it (no IPv4 options, no IPv6 extension
@@ -256,7 +262,7 @@ def process(an, batch: Batch) -> None:
         head, at, width = rows, low, _ROW
     else:
         head, at, width = np.empty((m, _HEAD), np.uint8), 0, _HEAD
-        for off in np.unique(rel).tolist():
+        for off in _values(rel):
             sel = np.flatnonzero(rel == off)
             head[sel] = rows[sel, off : off + _HEAD]
     ip = head.view(_ip_dtype(at, width)).ravel()

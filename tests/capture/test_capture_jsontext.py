@@ -62,6 +62,13 @@ def test_mixed_columns_and_dicts_with_other_keys():
         assert jsontext.dumps(doc) == json.dumps(doc, indent=2)
 
 
+def test_long_lists_whose_rows_change_shape_across_slices():
+    rows = [{"n": i, "s": f"h{i}"} for i in range(5000)]
+    rows[3000:3001] = [{"s": "other order", "n": 0}, [1, "not a dict"], 7.5, None]
+    doc = {"rows": rows, "plain": list(range(4100))}
+    assert jsontext.dumps(doc) == json.dumps(doc, indent=2)
+
+
 def test_refuses_what_json_cannot_write():
     with pytest.raises(TypeError):
         jsontext.dumps({"x": object()})
