@@ -20,10 +20,7 @@ link and relay modules (pymavlink alone takes a fifth of a second to import).
 from __future__ import annotations
 
 import argparse
-import logging
-import signal
 import sys
-import threading
 from pathlib import Path
 
 DEFAULT_BENCH = Path("benches/sim.toml")
@@ -60,6 +57,10 @@ def _check(args) -> int:
 
 
 def _sim(args) -> int:
+    import logging
+    import signal
+    import threading
+
     from hil import bench as benchmod
     from hil.sim.bench import SimBench
 
