@@ -329,11 +329,14 @@ def generate(path: Path, packets: int, fmt: str, marks: tuple[int, ...] = (),
         upcoming = next(sessions)
         first = next(upcoming)
         # Merge sessions by time: start a session once the clock reaches its first packet.
+        # Packets at the same time go in the order their sessions started.
         pending = (first, upcoming)
+        started = 0
         while count < packets:
             while pending is not None and (not heap or pending[0][0] <= heap[0][0]):
                 (ts, frame), it = pending
-                heapq.heappush(heap, (ts, id(it), frame, it))
+                started += 1
+                heapq.heappush(heap, (ts, started, frame, it))
                 upcoming = next(sessions)
                 pending = (next(upcoming), upcoming)
             ts, key, frame, it = heapq.heappop(heap)

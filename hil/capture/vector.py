@@ -195,7 +195,7 @@ def _network(rows: np.ndarray, frame: int,
     return np.full(n, frame, np.int64), np.zeros(n, np.int8), none
 
 
-def _may_start_connection(an, batch: Batch, a: np.ndarray, l3: np.ndarray, hl: np.ndarray,
+def _may_start_connection(batch: Batch, a: np.ndarray, l3: np.ndarray, hl: np.ndarray,
                           odd: np.ndarray, later: np.ndarray, walk: np.ndarray,
                           wrapped: np.ndarray, linktypes: np.ndarray | None) -> bool:  # fmt: skip
     """Whether a packet the fast path leaves to the engine could be a SYN starting a new
@@ -237,7 +237,7 @@ def process(an, batch: Batch) -> None:
         _one_by_one(an, batch, np.arange(m))
         return
     frame = 16 if batch.layout == PCAP else 28  # record header before the frame
-    # Each record's first bytes (record header, link header, IPv4 and TCP headers), one
+    # Each record's first bytes (record header, link header, IP and TCP headers), one
     # copy per record; the fields below are views into these rows.
     rows = _records_view(buf, len(a))[pos].view(np.uint8).reshape(m, _ROW)
     linktypes = None
@@ -292,9 +292,8 @@ def process(an, batch: Batch) -> None:
     odd = (tcp4 | tcp6) & ~ok
     later = tcp4 & ((ip["frag"] & 0x1FFF) != 0)
     walk = v6 & _V6_EXTENSIONS[ip6["nxt"]] if v6.any() else v6
-    if not n or _may_start_connection(an, batch, a, l3, np.where(tcp6, 40, (ip["vihl"] & 0x0F)
-                                      .astype(np.int64) * 4), odd, later, walk, wrapped,
-                                      linktypes):  # fmt: skip
+    ihl = np.where(tcp6, 40, (ip["vihl"] & 0x0F).astype(np.int64) * 4)  # as the header says
+    if not n or _may_start_connection(batch, a, l3, ihl, odd, later, walk, wrapped, linktypes):
         _one_by_one(an, batch, np.arange(m), linktypes)
         return
     pick = slice(None) if n == m else fast  # usually every packet is fast
