@@ -16,31 +16,35 @@
                               the flows of a capture, by upload bytes, with categories
 
 Errors are one line naming the file and the key, exit status 2; no traceback.
+Each command imports what it needs when it runs: `hil analyze` never loads the bench,
+link and relay modules (pymavlink alone takes a fifth of a second to import).
 """
 
 from __future__ import annotations
 
 import argparse
-import getpass
-import logging
-import signal
 import sys
-import threading
 from pathlib import Path
-
-from hil import bench as benchmod
-from hil import kinds
-from hil.link.mavlink import LinkError
-from hil.lock import BenchBusy
-from hil.power.relay import RelayError
-from hil.power.state import StateUnknown
-
-HarnessError = (LinkError, BenchBusy, RelayError, StateUnknown, kinds.Unavailable)
 
 DEFAULT_BENCH = Path("benches/sim.toml")
 
 
+def _harness_errors() -> tuple[type[Exception], ...]:
+    """The harness's own errors, which a command reports as one line; imported only once
+    one of them may have been raised."""
+    from hil import kinds
+    from hil.bench import BenchError
+    from hil.link.base import LinkError
+    from hil.lock import BenchBusy
+    from hil.power.relay import RelayError
+    from hil.power.state import StateUnknown
+
+    return BenchError, LinkError, BenchBusy, RelayError, StateUnknown, kinds.Unavailable
+
+
 def _check(args) -> int:
+    from hil import bench as benchmod
+
     b = benchmod.load(args.bench)
     kind = {"real": "a real bench (live devices)",
             "sim": "a simulated bench (the harness starts its devices)",
@@ -64,6 +68,13 @@ def _check(args) -> int:
 
 
 def _sim(args) -> int:
+    import logging
+    import signal
+    import threading
+
+    from hil import bench as benchmod
+    from hil import kinds
+
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
     template = benchmod.load(args.bench)
     if template.kind == "real":
@@ -99,6 +110,9 @@ def _report(args) -> int:
 
 
 def _power(args) -> int:
+    import getpass
+
+    from hil import bench as benchmod
     from hil.lock import BenchLock
     from hil.power.boards import open_board
     from hil.power.manual import BenchPower, devices
@@ -173,7 +187,9 @@ def main(argv: list[str] | None = None) -> int:
     except BrokenPipeError:  # `hil analyze x.pcap | head`: the reader has all it wants
         sys.stderr.close()
         return 0
-    except (benchmod.BenchError, ValueError, OSError, *HarnessError) as e:
+    except Exception as e:
+        if not isinstance(e, (ValueError, OSError, *_harness_errors())):
+            raise
         print(f"hil: {e}", file=sys.stderr)
         return 2
 

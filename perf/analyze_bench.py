@@ -1,33 +1,43 @@
-"""Capture analysis speed and memory: this analyzer against dpkt and `tshark -T fields`.
+"""Capture analysis speed and memory: `hil analyze` against dpkt and `tshark -T fields`.
 
-Generates a deterministic capture of about 1,000,000 packets: eight phones behind a
-gateway making DNS lookups (20% through a CNAME) then TCP connections: TLS sessions
-(a ClientHello in one segment, or in two for 30% of them; 10% without SNI), small API
-calls, bulk uploads and downloads of 0.2-3 MB, plain HTTP requests, and now and then a
-client port used again for a new connection (new SYN). Frames carry correct checksums.
-Then, in one run:
+Generates deterministic captures of about 1,000,000 packets, one per traffic mix:
 
-1. times `hil.capture.analyze.analyze` (the median of --repeat runs), dpkt (what a lab
-   would write with it: its parsers for every packet, flows in a dict, SNI with
-   dpkt.ssl from the client's first bytes, names with dpkt.dns) and `tshark -T fields`
-   (flows, SNI and DNS fields) on it, each in its own process pinned to one CPU, while
-   this process samples that process's anonymous memory (RssAnon) every 2 ms for its
-   peak (for the Python children this includes writing their summary);
-2. checks that the three agree on every flow (5-tuple, client side, packets and payload
+- standard: eight phones behind a gateway making DNS lookups (20% through a CNAME) then
+  TCP connections to 16 server names: TLS sessions (a ClientHello in one segment, or cut
+  in two anywhere for 30% of them; 10% without SNI), small API calls, bulk uploads and
+  downloads of 0.2-3 MB, plain HTTP requests, and now and then a client port used again
+  for a new connection (new SYN);
+- ipv6: the same kinds of sessions, 15% of them over IPv6 (an AAAA lookup, then the
+  connection), to about 1,500 server names, 70% of connections after a DNS lookup, 30%
+  of ClientHellos carrying a post-quantum key share (X25519MLKEM768) and so spanning
+  two full-size segments.
+
+Frames carry correct checksums. Then, for each mix, round after round in the same run
+(each in its own process pinned to one CPU, while this process samples that process's
+anonymous memory, RssAnon, every 2 ms for its peak):
+
+1. times the whole `hil analyze CAPTURE --json` command as a user runs it (the console
+   script, its output to a file), `hil.capture.analyze.analyze` in-process (its own
+   clock), dpkt (what a lab would write with it: its parsers for every packet, flows in
+   a dict, SNI with dpkt.ssl from the client's first bytes, names with dpkt.dns; its
+   process's wall time and its own clock) and `tshark -T fields` (flows, SNI and DNS
+   fields; the whole command);
+2. prints medians, min and max, packets/s, peak anonymous memory and the ratios of the
+   medians, the whole command's and the in-process time's;
+3. checks that the three agree on every flow (5-tuple, client side, packets and payload
    bytes each way), every flow's SNI and the set of DNS query names;
-3. prints seconds, packets/s, peak anonymous memory and how many times faster this
-   analyzer is;
 4. (--sweep, on by default) measures this analyzer's peak anonymous memory on the first
-   100k, 1M and 2M packets of that traffic, and of a second capture of uploads and
-   downloads only: memory follows the number of flows (the result lists every one),
-   not the number of packets.
+   100k, 1M and 2M packets of each mix, and of a capture of uploads and downloads only:
+   memory follows the number of flows (the result lists every one), not the number of
+   packets.
 
-    .venv/bin/python perf/analyze_bench.py [--packets 1000000] [--repeat 5] [--no-sweep]
-                                          [--format pcap|pcapng] [--keep DIR]
+    .venv/bin/python perf/analyze_bench.py [--packets 1000000] [--repeat 5]
+        [--repeat-others 3] [--mix standard|ipv6|both] [--no-sweep]
+        [--format pcap|pcapng] [--keep DIR]
 
-dpkt is optional (pip install dpkt): without it its row is skipped with a message, as is
-tshark's without tshark. Captures go to a temporary folder, removed at the end unless
---keep names one.
+dpkt is optional (pip install dpkt): without it its rows are skipped with a message, as
+are tshark's without tshark. Captures go to a temporary folder, removed at the end unless
+--keep names one. The script prints figures; nothing asserts them.
 """
 
 from __future__ import annotations
@@ -66,6 +76,30 @@ NAMES = [
     "telemetry.example.com", "tiles.maps.example.net",
 ]  # fmt: skip
 
+#: The traffic mixes: "standard" (IPv4, 16 names, nearly every connection after a lookup,
+#: 30% of ClientHellos cut in two anywhere) and "ipv6" (15% of sessions IPv6, about 1,500
+#: names, 70% of connections after a lookup, 30% of ClientHellos in two full segments for
+#: a post-quantum key share).
+MIXES = ("standard", "ipv6")
+PHONE_V6, RESOLVER_V6, SERVER_V6 = "2001:db8:20::", "2001:db8:20::1", "2001:db8:113::"
+V6MIX_NAMES = 1500
+V6MIX_SHARE = 0.15
+_DOMAINS = ("dji.com", "djicdn.com", "djiservice.org", "skypixel.com", "dbeta.me",
+            "googleapis.com", "gstatic.com", "apple.com", "icloud.com", "example.net",
+            "example.org", "example.com", "akamaized.net", "cloudfront.net")  # fmt: skip
+
+
+def server_names(n: int) -> list[str]:
+    """``n`` distinct server names: the standard mix's, then made-up hosts under common
+    domains (some in the endpoint catalog, most not)."""
+    out = list(NAMES[:n])
+    i = 0
+    while len(out) < n:
+        out.append(f"{('api', 'cdn', 'log', 'img', 'svc')[i % 5]}{i // 5}.{_DOMAINS[i % 14]}")
+        i += 1
+    return out
+
+
 # --- capture generation ---------------------------------------------------------------
 
 
@@ -81,7 +115,8 @@ def _checksum(total: int) -> int:
 
 
 class _Frames:
-    """Ethernet/IPv4/TCP|UDP frames with correct checksums, built fast for bulk data."""
+    """Ethernet/IPv4|IPv6/TCP|UDP frames with correct checksums, built fast for bulk data.
+    The family follows the addresses' length (4 or 16 bytes)."""
 
     def __init__(self, seed: int) -> None:
         self.rng = random.Random(seed)
@@ -89,9 +124,18 @@ class _Frames:
         self.blob_sum = _sum16(self.blob)
 
     def ip(self, src: bytes, dst: bytes, proto: int, payload_len: int, ident: int) -> bytes:
+        """The IP header (with its ethertype in front) of a packet of ``payload_len``."""
+        if len(src) == 16:
+            return b"\x86\xdd" + struct.pack("!IHBB", 6 << 28, payload_len, proto, 64) + src + dst
         head = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + payload_len, ident & 0xFFFF, 0x4000,
                            64, proto, 0, src, dst)  # fmt: skip
-        return head[:10] + struct.pack("!H", _checksum(_sum16(head))) + head[12:]
+        return b"\x08\x00" + head[:10] + struct.pack("!H", _checksum(_sum16(head))) + head[12:]
+
+    @staticmethod
+    def pseudo(src: bytes, dst: bytes, proto: int, length: int) -> bytes:
+        """The pseudo-header the transport checksum covers (its words sum the same as
+        RFC 8200's layout for IPv6)."""
+        return src + dst + struct.pack("!BBH", 0, proto, length)
 
     def tcp(self, smac: bytes, dmac: bytes, src: bytes, dst: bytes, sport: int, dport: int,
             seq: int, ack: int, flags: int, payload: bytes = b"", ident: int = 0,
@@ -105,35 +149,47 @@ class _Frames:
         length = 20 + len(payload)
         head = struct.pack("!HHIIBBHHH", sport, dport, seq & 0xFFFFFFFF, ack & 0xFFFFFFFF,
                            0x50, flags, 65535, 0, 0)  # fmt: skip
-        pseudo = src + dst + struct.pack("!BBH", 0, 6, length)
-        total = _sum16(pseudo) + _sum16(head) + psum
+        total = _sum16(self.pseudo(src, dst, 6, length)) + _sum16(head) + psum
         head = head[:16] + struct.pack("!H", _checksum(total)) + head[18:]
-        return dmac + smac + b"\x08\x00" + self.ip(src, dst, 6, length, ident) + head + payload
+        return dmac + smac + self.ip(src, dst, 6, length, ident) + head + payload
 
     def udp(self, smac: bytes, dmac: bytes, src: bytes, dst: bytes, sport: int, dport: int,
             payload: bytes, ident: int = 0) -> bytes:  # fmt: skip
         length = 8 + len(payload)
         head = struct.pack("!HHHH", sport, dport, length, 0)
-        pseudo = src + dst + struct.pack("!BBH", 0, 17, length)
+        pseudo = self.pseudo(src, dst, 17, length)
         csum = _checksum(_sum16(pseudo) + _sum16(head) + _sum16(payload))
         head = head[:6] + struct.pack("!H", csum)
-        return dmac + smac + b"\x08\x00" + self.ip(src, dst, 17, length, ident) + head + payload
+        return dmac + smac + self.ip(src, dst, 17, length, ident) + head + payload
+
+
+def _packed(address: str) -> bytes:
+    return socket.inet_pton(socket.AF_INET6 if ":" in address else socket.AF_INET, address)
 
 
 def _session(fr: _Frames, rng: random.Random, t: float, phone: int, sport: int,
-             server: str, name: str, kind: str,
-             split: bool) -> Iterator[tuple[float, bytes]]:  # fmt: skip
-    """One DNS lookup then one TCP connection, as (ts, frame) in time order."""
-    cip, sip, rip = (socket.inet_aton(x) for x in (f"10.20.0.{10 + phone}", server, RESOLVER))
+             server: str, name: str, kind: str, split: bool, lookup: bool | None = None,
+             post_quantum: bool = False) -> Iterator[tuple[float, bytes]]:  # fmt: skip
+    """One DNS lookup then one TCP connection, as (ts, frame) in time order.
+
+    An IPv6 ``server`` makes the whole session IPv6 (an AAAA lookup from the phone's IPv6
+    address). ``lookup``: whether a DNS lookup comes first (``None``: the standard mix's
+    rule). ``post_quantum``: a split ClientHello is one with a post-quantum key share, in
+    two full-size segments, rather than a small one cut anywhere."""
+    v6 = ":" in server
+    phone_ip, resolver = (f"{PHONE_V6}{10 + phone:x}", RESOLVER_V6) if v6 else (
+        f"10.20.0.{10 + phone}", RESOLVER)  # fmt: skip
+    cip, sip, rip = (_packed(x) for x in (phone_ip, server, resolver))
     cmac = bytes.fromhex(f"0200000000{10 + phone:02x}")
     rtt = rng.uniform(0.005, 0.05)
     gap = 20e-6
     txid = rng.randrange(65536)
     dport = rng.randrange(20000, 60000)
-    if kind != "http" or rng.random() < 0.5:
+    if lookup if lookup is not None else (kind != "http" or rng.random() < 0.5):
         cname = f"edge{rng.randrange(9)}.cdn.example.net" if rng.random() < 0.2 else None
-        yield t, fr.udp(cmac, GW_MAC, cip, rip, dport, 53, pk.dns_query(txid, name))
-        answer = pk.dns_response(txid, name, [server], cname=cname)
+        query = pk.dns_query(txid, name, 28) if v6 else pk.dns_query(txid, name)
+        yield t, fr.udp(cmac, GW_MAC, cip, rip, dport, 53, query)
+        answer = pk.dns_response(txid, name, [server], cname=cname, qtype=28 if v6 else 1)
         yield t + 0.002, fr.udp(GW_MAC, cmac, rip, cip, 53, dport, answer)
         t += 0.003
     port = 80 if kind == "http" else 443
@@ -159,6 +215,10 @@ def _session(fr: _Frames, rng: random.Random, t: float, phone: int, sport: int,
     if kind == "http":
         hello = f"GET /api/v1/x HTTP/1.1\r\nHost: {name}\r\nUser-Agent: go4\r\n\r\n".encode()
         parts = [hello]
+    elif post_quantum:
+        hello = pk.tls_client_hello(name if rng.random() < 0.9 else None,
+                                    random=rng.randbytes(32), post_quantum=split)  # fmt: skip
+        parts = [hello[i : i + MSS] for i in range(0, len(hello), MSS)]
     else:
         hello = pk.tls_client_hello(name if rng.random() < 0.9 else None, padding=0,
                                     random=rng.randbytes(32))  # fmt: skip
@@ -211,17 +271,28 @@ def _session(fr: _Frames, rng: random.Random, t: float, phone: int, sport: int,
     yield t, up(pk.ACK)
 
 
-def _sessions(seed: int, bulk_only: bool = False) -> Iterator[Iterator[tuple[float, bytes]]]:
+def _sessions(seed: int, bulk_only: bool = False,
+              mix: str = "standard") -> Iterator[Iterator[tuple[float, bytes]]]:  # fmt: skip
+    """Sessions in order of their start; ``mix`` is one of :data:`MIXES`."""
     rng = random.Random(seed)
     fr = _Frames(seed)
-    servers = [(f"203.0.{113 + i // 250}.{1 + i % 250}", NAMES[i % len(NAMES)])
-               for i in range(400)]  # fmt: skip
+    v6mix = mix == "ipv6"
+    if v6mix:
+        names = server_names(V6MIX_NAMES)
+        servers = [(f"203.0.{113 + i // 250}.{1 + i % 250}", name)
+                   for i, name in enumerate(names)]  # fmt: skip
+    else:
+        servers = [(f"203.0.{113 + i // 250}.{1 + i % 250}", NAMES[i % len(NAMES)])
+                   for i in range(400)]  # fmt: skip
     t = T0
     finished: list[tuple[float, int, int, str, str]] = []  # small sessions, by start time
     for n in range(10**9):
         t += rng.expovariate(1 / 0.004)
         phone = rng.randrange(8)
-        server, name = servers[rng.randrange(len(servers))]
+        k = rng.randrange(len(servers))
+        server, name = servers[k]
+        if v6mix and rng.random() < V6MIX_SHARE:  # the same server's IPv6 address
+            server = f"{SERVER_V6}{k + 1:x}"
         roll = rng.random()
         kind = ("upload" if roll < 0.03 else "download" if roll < 0.08
                 else "http" if roll < 0.11 else "api")  # fmt: skip
@@ -235,11 +306,15 @@ def _sessions(seed: int, bulk_only: bool = False) -> Iterator[Iterator[tuple[flo
             _start, phone, sport, server, name = finished.pop(0)
         elif kind == "api":
             finished.append((t, phone, sport, server, name))
-        yield _session(fr, rng, t, phone, sport, server, name, kind, rng.random() < 0.3)
+        if not v6mix:
+            yield _session(fr, rng, t, phone, sport, server, name, kind, rng.random() < 0.3)
+            continue
+        yield _session(fr, rng, t, phone, sport, server, name, kind, rng.random() < 0.3,
+                       lookup=rng.random() < 0.7, post_quantum=True)  # fmt: skip
 
 
 def generate(path: Path, packets: int, fmt: str, marks: tuple[int, ...] = (),
-             bulk_only: bool = False) -> dict[int, int]:
+             bulk_only: bool = False, mix: str = "standard") -> dict[int, int]:  # fmt: skip
     """Write ``packets`` packets to ``path``; return the file size after each mark.
     ``bulk_only``: only uploads and downloads of 0.2-3 MB (few flows)."""
     sys.path.insert(0, str(ROOT))
@@ -249,16 +324,19 @@ def generate(path: Path, packets: int, fmt: str, marks: tuple[int, ...] = (),
     with open(path, "wb", buffering=4 << 20) as fh:
         writer = PcapWriter(fh) if fmt == "pcap" else PcapngWriter(fh, [(1, 9)])
         heap: list = []
-        sessions = _sessions(1, bulk_only)
+        sessions = _sessions(1, bulk_only, mix)
         count = 0
         upcoming = next(sessions)
         first = next(upcoming)
         # Merge sessions by time: start a session once the clock reaches its first packet.
+        # Packets at the same time go in the order their sessions started.
         pending = (first, upcoming)
+        started = 0
         while count < packets:
             while pending is not None and (not heap or pending[0][0] <= heap[0][0]):
                 (ts, frame), it = pending
-                heapq.heappush(heap, (ts, id(it), frame, it))
+                started += 1
+                heapq.heappush(heap, (ts, started, frame, it))
                 upcoming = next(sessions)
                 pending = (next(upcoming), upcoming)
             ts, key, frame, it = heapq.heappop(heap)
@@ -316,7 +394,7 @@ def run_dpkt(path: str) -> dict:
             packets += 1
             eth = dpkt.ethernet.Ethernet(buf)
             ip = eth.data
-            if not isinstance(ip, dpkt.ip.IP):
+            if not isinstance(ip, (dpkt.ip.IP, dpkt.ip6.IP6)):
                 continue
             l4 = ip.data
             if isinstance(l4, dpkt.tcp.TCP):
@@ -363,10 +441,13 @@ def run_dpkt(path: str) -> dict:
             if up == 0 and l4.data and flow["hello"] is not None:
                 _dpkt_hello(dpkt, flow, l4.seq, bytes(l4.data))
     elapsed = time.perf_counter() - start
-    out = [(f["p"], socket.inet_ntoa(f["c"][0]), f["c"][1], socket.inet_ntoa(f["s"][0]),
-            f["s"][1], f["n"][0], f["n"][1], f["b"][0], f["b"][1], f["sni"])
-           for f in done]  # fmt: skip
+    out = [(f["p"], _ntop(f["c"][0]), f["c"][1], _ntop(f["s"][0]), f["s"][1], f["n"][0],
+            f["n"][1], f["b"][0], f["b"][1], f["sni"]) for f in done]  # fmt: skip
     return _summary(out, names, packets, [elapsed])
+
+
+def _ntop(packed: bytes) -> str:
+    return socket.inet_ntop(socket.AF_INET6 if len(packed) == 16 else socket.AF_INET, packed)
 
 
 def _dpkt_hello(dpkt, flow: dict, seq: int, data: bytes) -> None:
@@ -399,7 +480,7 @@ def _dpkt_hello(dpkt, flow: dict, seq: int, data: bytes) -> None:
 _TSHARK_FIELDS = [
     "ip.src", "ip.dst", "tcp.srcport", "tcp.dstport", "udp.srcport", "udp.dstport",
     "tcp.stream", "udp.stream", "tcp.len", "udp.length", "tcp.flags", "tcp.seq_raw",
-    "tls.handshake.extensions_server_name", "dns.qry.name",
+    "tls.handshake.extensions_server_name", "dns.qry.name", "ipv6.src", "ipv6.dst",
 ]  # fmt: skip
 
 
@@ -419,7 +500,8 @@ def read_tshark(out: str) -> dict:
         for line in fh:
             packets += 1
             (src, dst, tsport, tdport, usport, udport, tstream, ustream, tlen, ulen, flags,
-             _seq, sni, qname) = line.rstrip("\n").split("\t")  # fmt: skip
+             _seq, sni, qname, src6, dst6) = line.rstrip("\n").split("\t")  # fmt: skip
+            src, dst = src or src6, dst or dst6
             if qname:
                 names.add(qname.lower())
             if tstream:
@@ -518,6 +600,8 @@ def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--packets", type=int, default=1_000_000)
     p.add_argument("--repeat", type=int, default=5, help="runs of this analyzer (median)")
+    p.add_argument("--repeat-others", type=int, default=3, help="runs of dpkt and tshark")
+    p.add_argument("--mix", choices=(*MIXES, "both"), default="both")
     p.add_argument("--format", choices=("pcap", "pcapng"), default="pcap")
     p.add_argument("--no-sweep", action="store_true", help="skip the 100k..2M memory sweep")
     p.add_argument("--keep", type=Path, help="write the captures here and keep them")
@@ -537,16 +621,16 @@ def main() -> int:
             shutil.rmtree(workdir, ignore_errors=True)
 
 
-def make_captures(workdir: Path, fmt: str, counts: list[int],
-                  bulk_only: bool = False) -> dict[int, Path]:  # fmt: skip
+def make_captures(workdir: Path, fmt: str, counts: list[int], bulk_only: bool = False,
+                  mix: str = "standard") -> dict[int, Path]:  # fmt: skip
     """Generate the largest capture, and the smaller ones as its first packets."""
     total = max(counts)
-    label = "bulk" if bulk_only else "mix"
+    label = "bulk" if bulk_only else mix
     big = workdir / f"{label}-{total}.{fmt}"
-    what = "uploads and downloads only" if bulk_only else "the standard mix"
+    what = "uploads and downloads only" if bulk_only else f"the {mix} mix"
     print(f"generating {total:,} packets of {what} ({fmt}) in {workdir} ...", flush=True)
     t = time.perf_counter()
-    marks = generate(big, total, fmt, tuple(counts), bulk_only)
+    marks = generate(big, total, fmt, tuple(counts), bulk_only, mix)
     print(f"  {time.perf_counter() - t:.1f} s, {big.stat().st_size / 1e6:,.0f} MB", flush=True)
     captures = {}
     for n in sorted(set(counts)):
@@ -564,91 +648,152 @@ def make_captures(workdir: Path, fmt: str, counts: list[int],
     return captures
 
 
-def _bench(args, workdir: Path, cpu: int) -> int:
-    sweep = [] if args.no_sweep else sorted({100_000, args.packets, 2 * args.packets})
-    captures = make_captures(workdir, args.format, sweep or [args.packets])
-    main_capture = str(captures[args.packets])
-    me = [sys.executable, str(Path(__file__).resolve())]
-    rows = []
+def _hil_command() -> list[str]:
+    """The `hil` command of this Python environment, as a user runs it."""
+    script = Path(sys.executable).parent / "hil"
+    return [str(script)] if script.exists() else [sys.executable, "-m", "hil.cli"]
 
-    print(f"this analyzer, {args.repeat} runs on CPU {cpu} ...", flush=True)
-    proc, _wall, peak = measured([*me, "--repeat", str(args.repeat), "--child", "ours",
-                                  main_capture], cpu)  # fmt: skip
+
+class _Timings:
+    """Seconds and peak anonymous memory of the runs of one contender."""
+
+    def __init__(self, label: str) -> None:
+        self.label = label
+        self.seconds: list[float] = []
+        self.peak_kb = 0
+        self.packets = 0
+
+    def add(self, seconds: float, peak_kb: int, packets: int) -> None:
+        self.seconds.append(seconds)
+        self.peak_kb = max(self.peak_kb, peak_kb)
+        self.packets = packets
+
+    @property
+    def median(self) -> float:
+        return statistics.median(self.seconds)
+
+    def rate(self) -> float:
+        return self.packets / self.median
+
+
+def _run_child(cmd: list[str], cpu: int, stdout=subprocess.PIPE):
+    proc, wall, peak = measured(cmd, cpu, stdout)
     if proc.returncode:
-        print(proc.stderr, file=sys.stderr)
-        return 1
-    ours = json.loads(proc.stdout)
-    rows.append(("hil.capture", ours["packets"], statistics.median(ours["seconds"]), peak,
-                 ours["seconds"]))  # fmt: skip
+        raise SystemExit(f"{' '.join(cmd)} failed ({proc.returncode}):\n{proc.stderr}")
+    return proc, wall, peak
 
-    theirs = {}
+
+def compare_mix(args, mix: str, capture: str, workdir: Path, cpu: int) -> bool:
+    """Time, round after round in the same run, the whole `hil analyze --json` command,
+    this analyzer in-process, dpkt (its process and its own clock) and `tshark -T
+    fields`; print medians, spreads and ratios; check that they agree. True if they do."""
+    me = [sys.executable, str(Path(__file__).resolve())]
+    hil = _hil_command()
+    have_dpkt = True
     try:
         import dpkt  # noqa: F401
     except ImportError:
+        have_dpkt = False
         print("dpkt: not installed (pip install dpkt), skipped", flush=True)
-    else:
-        print("dpkt ...", flush=True)
-        proc, _wall, peak = measured([*me, "--child", "dpkt", main_capture], cpu)
-        if proc.returncode:
-            print(proc.stderr, file=sys.stderr)
-            return 1
-        theirs["dpkt"] = json.loads(proc.stdout)
-        rows.append(("dpkt", theirs["dpkt"]["packets"], theirs["dpkt"]["seconds"][0], peak, []))
-
-    if shutil.which("tshark") is None:
-        print("tshark: not installed, skipped", flush=True)
-    else:
-        print("tshark -T fields ...", flush=True)
-        out = workdir / "tshark.tsv"
-        with open(out, "w") as fh:
-            proc, wall, peak = measured(tshark_command(main_capture, str(out)), cpu, stdout=fh)
-        if proc.returncode:
-            print(proc.stderr, file=sys.stderr)
-            return 1
-        theirs["tshark"] = read_tshark(str(out))
-        rows.append(("tshark -T fields", theirs["tshark"]["packets"], wall, peak, []))
-        out.unlink()
-
-    base = rows[0][1] / rows[0][2]
-    with_sni = sum(1 for f in ours["flows"] if f[9])
-    print(f"\n{main_capture}: {ours['packets']:,} packets, {len(ours['flows']):,} flows, "
-          f"{with_sni:,} with SNI, {len(ours['dns']):,} DNS names")
-    print(f"{'analyzer':18} {'seconds':>9} {'packets/s':>12} {'peak anon MB':>13} "
-          f"{'hil is x faster':>16}")  # fmt: skip
-    for name, packets, seconds, peak_kb, _runs in rows:
-        rate = packets / seconds
-        print(f"{name:18} {seconds:9.3f} {rate:12,.0f} {peak_kb / 1024:13.1f} "
-              f"{base / rate:16.1f}")  # fmt: skip
-    runs = ", ".join(f"{s:.3f}" for s in ours["seconds"])
-    print(f"hil.capture runs (s): {runs}; median {statistics.median(ours['seconds']):.3f}")
-
+    have_tshark = shutil.which("tshark") is not None
+    if not have_tshark:
+        print("tshark: not installed, its rows skipped", flush=True)
+    whole, inproc = _Timings("hil analyze --json (whole command)"), _Timings("hil in-process")
+    dpkt_whole, dpkt_own = _Timings("dpkt (whole process)"), _Timings("dpkt (its own clock)")
+    tshark = _Timings("tshark -T fields (whole command)")
+    ours = theirs_dpkt = theirs_tshark = None
+    rounds = max(args.repeat, args.repeat_others)
+    json_out = workdir / "hil-analyze.json"
+    for r in range(rounds):
+        print(f"  round {r + 1} of {rounds} ...", flush=True)
+        if r < args.repeat:
+            with open(json_out, "w") as fh:
+                _proc, wall, peak = _run_child([*hil, "analyze", capture, "--json"], cpu, fh)
+            with open(json_out) as fh:
+                packets = json.load(fh)["packets"]
+            whole.add(wall, peak, packets)
+            proc, _wall, peak = _run_child([*me, "--repeat", "1", "--child", "ours", capture],
+                                           cpu)  # fmt: skip
+            ours = json.loads(proc.stdout)
+            inproc.add(ours["seconds"][0], peak, ours["packets"])
+        if r >= args.repeat_others:
+            continue
+        if have_dpkt:
+            proc, wall, peak = _run_child([*me, "--child", "dpkt", capture], cpu)
+            theirs_dpkt = json.loads(proc.stdout)
+            dpkt_whole.add(wall, peak, theirs_dpkt["packets"])
+            dpkt_own.add(theirs_dpkt["seconds"][0], peak, theirs_dpkt["packets"])
+        if have_tshark:
+            out = workdir / "tshark.tsv"
+            with open(out, "w") as fh:
+                _proc, wall, peak = _run_child(tshark_command(capture, str(out)), cpu, fh)
+            theirs_tshark = read_tshark(str(out))
+            tshark.add(wall, peak, theirs_tshark["packets"])
+            out.unlink()
+    json_out.unlink()
+    assert ours is not None
+    v6 = sum(1 for f in ours["flows"] if ":" in f[1])
+    names = {f[9] for f in ours["flows"] if f[9]} | set(ours["dns"])
+    print(f"\n{mix} mix, {capture}: {ours['packets']:,} packets, {len(ours['flows']):,} flows "
+          f"({100 * v6 / len(ours['flows']):.0f}% IPv6), {len(names):,} server names "
+          f"(SNI and DNS)")  # fmt: skip
+    print(f"{'':34} {'runs':>4} {'median s':>9} {'min s':>7} {'max s':>7} {'packets/s':>11} "
+          f"{'peak anon MB':>13}")  # fmt: skip
+    rows = [t for t in (whole, inproc, dpkt_whole, dpkt_own, tshark) if t.seconds]
+    for t in rows:
+        print(f"{t.label:34} {len(t.seconds):4} {t.median:9.3f} {min(t.seconds):7.3f} "
+              f"{max(t.seconds):7.3f} {t.rate():11,.0f} {t.peak_kb / 1024:13.1f}")  # fmt: skip
+    print("ratios of medians (how many times faster hil is):")
+    pairs = [("whole command vs dpkt whole process", whole, dpkt_whole),
+             ("whole command vs dpkt's own clock", whole, dpkt_own),
+             ("whole command vs tshark -T fields", whole, tshark),
+             ("in-process vs dpkt's own clock", inproc, dpkt_own),
+             ("in-process vs tshark -T fields", inproc, tshark)]  # fmt: skip
+    for label, a, b in pairs:
+        if a.seconds and b.seconds:
+            print(f"  {label:38} {b.median / a.median:6.1f}x")
     problems = []
-    for name, summary in theirs.items():
-        problems += compare(ours, summary, f"hil vs {name}")
+    for name, summary in (("dpkt", theirs_dpkt), ("tshark", theirs_tshark)):
+        if summary is not None:
+            problems += compare(ours, summary, f"hil vs {name}")
     if problems:
-        print("\nDISAGREEMENT:\n  " + "\n  ".join(problems))
+        print("DISAGREEMENT:\n  " + "\n  ".join(problems))
     else:
-        agreed = " and ".join(theirs) or "nobody (no other tool ran)"
-        print(f"\nagreement: flows (5-tuple, client, packets and bytes each way), SNI and DNS "
+        agreed = " and ".join(n for n, s in (("dpkt", theirs_dpkt), ("tshark", theirs_tshark))
+                              if s is not None) or "nobody (no other tool ran)"  # fmt: skip
+        print(f"agreement: flows (5-tuple, client, packets and bytes each way), SNI and DNS "
               f"names identical with {agreed}")  # fmt: skip
+    return not problems
 
+
+def _bench(args, workdir: Path, cpu: int) -> int:
+    mixes = MIXES if args.mix == "both" else (args.mix,)
+    sweep = [] if args.no_sweep else sorted({100_000, args.packets, 2 * args.packets})
+    counts = sweep or [args.packets]
+    print(f"every run pinned to CPU {cpu}; hil: {' '.join(_hil_command())}", flush=True)
+    series: dict[str, dict[int, Path]] = {}
+    agreed = True
+    for mix in mixes:
+        series[mix] = make_captures(workdir, args.format, counts, mix=mix)
+        print(f"{mix} mix: {args.repeat} runs of hil, {args.repeat_others} of dpkt and tshark",
+              flush=True)  # fmt: skip
+        agreed &= compare_mix(args, mix, str(series[mix][args.packets]), workdir, cpu)
+        print(flush=True)
     if sweep:
-        bulk = make_captures(workdir, args.format, sweep, bulk_only=True)
+        series["bulk"] = make_captures(workdir, args.format, sweep, bulk_only=True)
+        me = [sys.executable, str(Path(__file__).resolve())]
         print("\nmemory sweep, this analyzer (one run each, peak anonymous memory of the "
               "process):")  # fmt: skip
         print(f"{'capture':10} {'packets':>10} {'flows':>8} {'seconds':>9} {'packets/s':>12} "
               f"{'peak anon MB':>13}")  # fmt: skip
-        for label, series in (("mix", captures), ("bulk", bulk)):
-            for n in sorted(series):
-                proc, _wall, peak = measured([*me, "--repeat", "1", "--child", "ours",
-                                              str(series[n])], cpu)  # fmt: skip
-                if proc.returncode:
-                    print(proc.stderr, file=sys.stderr)
-                    return 1
+        for label, captures in series.items():
+            for n in sorted(captures):
+                proc, _wall, peak = _run_child([*me, "--repeat", "1", "--child", "ours",
+                                                str(captures[n])], cpu)  # fmt: skip
                 res = json.loads(proc.stdout)
                 print(f"{label:10} {n:>10,} {len(res['flows']):>8,} {res['seconds'][0]:9.3f} "
                       f"{n / res['seconds'][0]:12,.0f} {peak / 1024:13.1f}")  # fmt: skip
-    return 1 if problems else 0
+    return 0 if agreed else 1
 
 
 if __name__ == "__main__":

@@ -9,17 +9,19 @@
   the epoch, ``answers`` as ``[name, type, value]`` lists.
 - :func:`run`: the command itself, for the CLI to call: analyzes, prints, returns the exit
   status. A truncated or corrupt capture still prints what was read before the damage,
-  then names the damage on stderr and returns 2.
+  then names the damage on stderr and returns 2. The JSON is the text ``json.dump`` writes
+  with ``indent=2``, written in a few large pieces (:mod:`hil.capture.jsontext`).
 """
 
 from __future__ import annotations
 
-import json
+import operator
 import sys
 from collections.abc import Iterable
 from pathlib import Path
 from typing import TextIO
 
+from hil.capture import jsontext
 from hil.capture.analyze import Analysis, Flow, analyze
 from hil.capture.catalog import Catalog
 from hil.capture.errors import CaptureError
@@ -44,9 +46,10 @@ def by_upload(flows: Iterable[Flow]) -> list[Flow]:
 
 def to_json(analysis: Analysis) -> dict[str, object]:
     """The JSON object of ``hil analyze --json`` (see the module description)."""
+    values = operator.attrgetter(*FLOW_KEYS)
     return {
         "packets": analysis.packets,
-        "flows": [{key: getattr(f, key) for key in FLOW_KEYS} for f in by_upload(analysis.flows)],
+        "flows": [dict(zip(FLOW_KEYS, values(f), strict=True)) for f in by_upload(analysis.flows)],
         "dns": [
             {"ts": d.ts, "qname": d.qname, "answers": [list(a) for a in d.answers]}
             for d in analysis.dns
@@ -118,7 +121,7 @@ def run(capture: str | Path, catalog: str | Path | None = None, as_json: bool = 
         print(f"hil: {exc}", file=err)
         return 2
     if as_json:
-        json.dump(to_json(result), out, indent=2)
+        jsontext.write(to_json(result), out)
         out.write("\n")
     else:
         print(table(result, str(capture)), file=out)

@@ -5,12 +5,14 @@ per-packet engine (:meth:`hil.capture.analyze._Analyzer.packet`), with the same 
 
 For one :class:`~hil.capture.pcap.Batch`, :func:`process`:
 
-1. copies the first 88 bytes of every record at once and reads them as fields: link
+1. copies the first 108 bytes of every record at once and reads them as fields: link
    header (Ethernet with at most one VLAN tag, Linux SLL and SLL2, raw IP), IPv4 without
-   options or fragmentation, TCP. Such a segment is *fast*; anything else (UDP, IPv6,
-   IP options, fragments, other link types, malformed frames) is *slow*;
-2. groups the fast segments by direction key (addresses and ports) with one stable sort
-   and exact comparisons, and looks each key up once in the flow table;
+   options or fragmentation or IPv6 without extension headers, TCP. Such a segment is
+   *fast*; anything else (UDP, IP options, IPv6 extension headers, fragments, other link
+   types, malformed frames) is *slow*;
+2. groups the fast segments by direction key (addresses and ports: 12 bytes for IPv4, 36
+   for IPv6, as the flow table keys them) with one stable sort and exact comparisons,
+   and looks each key up once in the flow table;
 3. round 1, in capture order: every slow packet, and the fast segments that may create a
    flow or start a new one on their ports: the first segment of a key without a flow
    (named from the DNS answers seen before it, so order matters), every segment of a
@@ -24,8 +26,9 @@ For one :class:`~hil.capture.pcap.Batch`, :func:`process`:
 
 Counting in step 5 is exact because an unwatched direction does nothing but count and
 no flow changes under a key after its last SYN. A SYN the fast path cannot see (in a
-slow packet: IP options, a fragment, two VLAN tags, PPPoE) could break that, so a batch
-holding such a packet, or keys whose hashes collide, goes one by one entirely.
+slow packet: IP options, IPv6 extension headers, a fragment, two VLAN tags, PPPoE) could
+break that, so a batch holding such a packet that is or may be a TCP SYN, or keys whose
+hashes collide, goes one by one entirely.
 tests/capture/test_capture_engines.py checks both engines agree, batch boundaries
 anywhere.
 """
@@ -36,6 +39,7 @@ import functools
 
 import numpy as np
 
+from hil.capture.decode import TCP, ip_header
 from hil.capture.pcap import EPB, PCAP, Batch
 
 __all__ = ["first_bad_epb", "first_oversized", "process"]
@@ -43,7 +47,10 @@ __all__ = ["first_bad_epb", "first_oversized", "process"]
 _MIX = np.uint64(0x9E3779B97F4A7C15)
 _SHIFT32 = np.uint64(32)
 _SLICE = 4  # watched segments handed to the engine per key at a time
-_ROW = 28 + 20 + 40  # bytes read per record: pcapng header, SLL2 header, IPv4 and TCP
+_HEAD = 40 + 20  # IP header (IPv6's, the larger) and TCP header, read per record
+_ROW = 28 + 20 + _HEAD  # bytes read per record: pcapng header, SLL2 header, IP and TCP
+_V6_EXTENSIONS = np.zeros(256, bool)  # headers the engine walks over to reach TCP
+_V6_EXTENSIONS[[0, 43, 44, 51, 60]] = True
 _MAX_BLOCK = 64 * 1024 * 1024
 
 
@@ -51,6 +58,12 @@ def _u32(a: np.ndarray, at: np.ndarray, endian: str) -> np.ndarray:
     """The 32-bit integers at byte offsets ``at`` of ``a``, as int64."""
     every = np.ndarray(shape=(len(a) - 3,), dtype=endian + "u4", buffer=a, strides=(1,))
     return every[at].astype(np.int64)
+
+
+def _values(small: np.ndarray) -> list[int]:
+    """The distinct values of an array of small non-negative integers, in order (as
+    np.unique gives them, without its import of numpy.ma, 12 ms a run)."""
+    return np.flatnonzero(np.bincount(small)).tolist()
 
 
 def _col16be(rows: np.ndarray, col: int) -> np.ndarray:
@@ -73,14 +86,27 @@ def _header_dtype(layout: str, endian: str) -> np.dtype:
                      "offsets": [8, 20], "itemsize": _ROW})  # fmt: skip
 
 
-@functools.cache
-def _ip_dtype(at: int, itemsize: int) -> np.dtype:
-    """IPv4 (no options) and TCP header fields of a row whose IPv4 header is at ``at``."""
-    fields = [("vihl", "u1", 0), ("total", ">u2", 2), ("frag", ">u2", 6), ("proto", "u1", 9),
-              ("src", "<u4", 12), ("dst", "<u4", 16), ("ports", "<u4", 20), ("key", "V12", 12),
-              ("doff", "u1", 32), ("flags", "u1", 33)]  # fmt: skip
+def _fields_dtype(fields: list[tuple[str, str, int]], at: int, itemsize: int) -> np.dtype:
     return np.dtype({"names": [f[0] for f in fields], "formats": [f[1] for f in fields],
                      "offsets": [at + f[2] for f in fields], "itemsize": itemsize})  # fmt: skip
+
+
+@functools.cache
+def _ip_dtype(at: int, itemsize: int) -> np.dtype:
+    """IPv4 (no options) and TCP header fields of a row whose IPv4 header is at ``at``;
+    ``key`` is the flow table's key (addresses, ports)."""
+    return _fields_dtype([("vihl", "u1", 0), ("total", ">u2", 2), ("frag", ">u2", 6),
+                          ("proto", "u1", 9), ("ports", "<u4", 20), ("key", "V12", 12),
+                          ("doff", "u1", 32), ("flags", "u1", 33)], at, itemsize)  # fmt: skip
+
+
+@functools.cache
+def _ip6_dtype(at: int, itemsize: int) -> np.dtype:
+    """IPv6 (no extension headers) and TCP header fields of a row whose IPv6 header is at
+    ``at``; ``key`` is the flow table's key (addresses, ports)."""
+    return _fields_dtype([("vtc", "u1", 0), ("plen", ">u2", 4), ("nxt", "u1", 6),
+                          ("ports", "<u4", 40), ("key", "V36", 8), ("doff", "u1", 52),
+                          ("flags", "u1", 53)], at, itemsize)  # fmt: skip
 
 
 def first_oversized(buf: bytearray, positions, endian: str, limit: int) -> int | None:
@@ -132,49 +158,73 @@ def times(batch: Batch, index: np.ndarray) -> list[float]:
     return out.tolist()
 
 
-_WRAPPERS = (0x8100, 0x88A8, 0x9100, 0x8864)  # VLAN tags, PPPoE: IPv4 may hide inside
+_WRAPPERS = (0x8100, 0x88A8, 0x9100, 0x8864)  # VLAN tags, PPPoE: IP may hide inside
+
+
+def _version(etype: np.ndarray) -> np.ndarray:
+    """4 for the IPv4 ethertype, 6 for IPv6's, else 0."""
+    return np.where(etype == 0x0800, 4, np.where(etype == 0x86DD, 6, 0)).astype(np.int8)
 
 
 def _network(rows: np.ndarray, frame: int,
              linktype: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:  # fmt: skip
     """For frames of one link type (the frame starting at column ``frame`` of each row):
-    where an IPv4 header starts, whether there is one there, and whether the frame is
-    wrapped deeper than read here (two VLAN tags, PPPoE), so it may carry IPv4 after all."""
+    where an IP header starts, its version as the link layer says it (4, 6, else 0), and
+    whether the frame is wrapped deeper than read here (two VLAN tags, PPPoE), so it may
+    carry IP after all."""
     n = len(rows)
     none = np.zeros(n, bool)
     if linktype == 1:  # Ethernet, with at most one VLAN tag here
         etype = _col16be(rows, frame + 12)
         tagged = (etype == 0x8100) | (etype == 0x88A8) | (etype == 0x9100)
         if not tagged.any():
-            return np.full(n, frame + 14, np.int64), etype == 0x0800, etype == 0x8864
+            return np.full(n, frame + 14, np.int64), _version(etype), etype == 0x8864
         inner = np.where(tagged, _col16be(rows, frame + 16), etype)
-        return frame + 14 + 4 * tagged, inner == 0x0800, np.isin(inner, _WRAPPERS)
+        return frame + 14 + 4 * tagged, _version(inner), np.isin(inner, _WRAPPERS)
     if linktype in (113, 276):  # Linux cooked capture, v1 and v2
         at = frame + 14 if linktype == 113 else frame
         etype = _col16be(rows, at)
         start = frame + (16 if linktype == 113 else 20)
-        return np.full(n, start, np.int64), etype == 0x0800, np.isin(etype, _WRAPPERS)
+        return np.full(n, start, np.int64), _version(etype), np.isin(etype, _WRAPPERS)
     if linktype == 101:  # raw IP
-        return np.full(n, frame, np.int64), (rows[:, frame] >> 4) == 4, none
-    if linktype == 228:  # raw IPv4
-        return np.full(n, frame, np.int64), np.ones(n, bool), none
-    return np.full(n, frame, np.int64), none, none
+        nibble = rows[:, frame] >> 4
+        version = np.where((nibble == 4) | (nibble == 6), nibble, 0).astype(np.int8)
+        return np.full(n, frame, np.int64), version, none
+    if linktype in (228, 229):  # raw IPv4, raw IPv6
+        return np.full(n, frame, np.int64), np.full(n, 4 if linktype == 228 else 6, np.int8), none
+    return np.full(n, frame, np.int64), np.zeros(n, np.int8), none
 
 
-def _may_start_connection(a: np.ndarray, l3: np.ndarray, ip: np.ndarray, odd: np.ndarray,
-                          wrapped: np.ndarray) -> bool:  # fmt: skip
-    """Whether a packet the fast path leaves to the engine (``odd``: IPv4 TCP with options
-    or fragmented; ``wrapped``: IPv4 maybe, deeper than read) could be a SYN starting a
-    new connection on a key the fast path counts: the batch must then go one by one."""
-    if wrapped.any():
+def _may_start_connection(batch: Batch, a: np.ndarray, l3: np.ndarray, hl: np.ndarray,
+                          odd: np.ndarray, later: np.ndarray, walk: np.ndarray,
+                          wrapped: np.ndarray, linktypes: np.ndarray | None) -> bool:  # fmt: skip
+    """Whether a packet the fast path leaves to the engine could be a SYN starting a new
+    connection on a key the fast path counts: the batch must then go one by one.
+
+    ``odd``: TCP over IPv4 with options or fragmented, or over IPv6 but not fast
+    (malformed), whose flags lie at ``l3 + hl + 13``; ``later``: a later IPv4 fragment (its
+    TCP header is not in sight); ``walk``: IPv6 with extension headers, which the engine's
+    decoder walks here (they are rare); ``wrapped``: IP maybe, deeper than read."""
+    if wrapped.any() or later.any():
         return True
-    if not odd.any():
+    if odd.any():
+        at = np.flatnonzero(odd)
+        flags = a[np.minimum(l3[at] + hl[at] + 13, len(a) - 1)]
+        if ((flags & 0x12) == 0x02).any():
+            return True
+    if not walk.any():
         return False
-    at = np.flatnonzero(odd)
-    if (ip["frag"][at] & 0x1FFF).any():  # a later fragment: its header is not in sight
-        return True
-    flags = a[np.minimum(l3[at] + (ip["vihl"][at] & 0x0F).astype(np.int64) * 4 + 13, len(a) - 1)]
-    return bool(((flags & 0x12) == 0x02).any())
+    buf = batch.buf
+    for _ts, linktype, start, caplen in _records(batch, np.flatnonzero(walk), linktypes):
+        ip = ip_header(linktype, buf, start, start + caplen)
+        if ip is None or ip[0] != TCP:
+            continue
+        _proto, _src, _dst, l4, cap_end, _wire_end, frag = ip
+        if frag is not None and frag[1]:
+            return True  # a later fragment: its TCP header is not in sight
+        if l4 + 14 > cap_end or (buf[l4 + 13] & 0x12) == 0x02:
+            return True
+    return False
 
 
 def process(an, batch: Batch) -> None:
@@ -187,7 +237,7 @@ def process(an, batch: Batch) -> None:
         _one_by_one(an, batch, np.arange(m))
         return
     frame = 16 if batch.layout == PCAP else 28  # record header before the frame
-    # Each record's first bytes (record header, link header, IPv4 and TCP headers), one
+    # Each record's first bytes (record header, link header, IP and TCP headers), one
     # copy per record; the fields below are views into these rows.
     rows = _records_view(buf, len(a))[pos].view(np.uint8).reshape(m, _ROW)
     linktypes = None
@@ -195,61 +245,93 @@ def process(an, batch: Batch) -> None:
     record = rows.view(head_fields).ravel()
     caplen = record["caplen"].astype(np.int64)
     if batch.layout == PCAP:
-        rel, ok, wrapped = _network(rows, frame, batch.linktype)
+        rel, version, wrapped = _network(rows, frame, batch.linktype)
     else:
         per_iface = np.array([i.linktype for i in batch.interfaces], np.int64)
         linktypes = per_iface[record["iface"]]
         rel = np.empty(m, np.int64)
-        ok = np.empty(m, bool)
+        version = np.empty(m, np.int8)
         wrapped = np.empty(m, bool)
-        for linktype in np.unique(linktypes).tolist():
+        for linktype in _values(linktypes):
             sel = np.flatnonzero(linktypes == linktype)
-            rel[sel], ok[sel], wrapped[sel] = _network(rows[sel], frame, linktype)
-    # The IPv4 header and the TCP header after it (no IP options here), 40 bytes.
+            rel[sel], version[sel], wrapped[sel] = _network(rows[sel], frame, linktype)
+    # The IP header and the TCP header after it (no IPv4 options, no IPv6 extension
+    # headers here), read both as IPv4 and as IPv6 fields.
     low, high = int(rel.min()), int(rel.max())
     if low == high:
-        ip = rows.view(_ip_dtype(low, _ROW)).ravel()
+        head, at, width = rows, low, _ROW
     else:
-        head = np.empty((m, 40), np.uint8)
-        for off in np.unique(rel).tolist():
+        head, at, width = np.empty((m, _HEAD), np.uint8), 0, _HEAD
+        for off in _values(rel):
             sel = np.flatnonzero(rel == off)
-            head[sel] = rows[sel, off : off + 40]
-        ip = head.view(_ip_dtype(0, 40)).ravel()
+            head[sel] = rows[sel, off : off + _HEAD]
+    ip = head.view(_ip_dtype(at, width)).ravel()
+    ip6 = head.view(_ip6_dtype(at, width)).ravel()
     l3 = pos + rel
     fend = pos + frame + caplen
+    v6 = (version == 6) & ((ip6["vtc"] >> 4) == 6)
     total = ip["total"].astype(np.int64)
-    tcp4 = ok & ((ip["vihl"] >> 4) == 4) & (ip["proto"] == 6)
-    ok = tcp4 & (ip["vihl"] == 0x45) & ((ip["frag"] & 0x3FFF) == 0)
-    wire_end = np.where(total == 0, fend, l3 + total)
+    tcp4 = (version == 4) & ((ip["vihl"] >> 4) == 4) & (ip["proto"] == 6)
+    tcp6 = v6 & (ip6["nxt"] == 6)
+    ok = (tcp4 & (ip["vihl"] == 0x45) & ((ip["frag"] & 0x3FFF) == 0)) | tcp6
+    hl = np.where(v6, 40, 20)  # the IP header of a fast segment
+    if v6.any():
+        plen = ip6["plen"].astype(np.int64)
+        wire_end = np.where(v6, np.where(plen == 0, fend, l3 + 40 + plen),
+                            np.where(total == 0, fend, l3 + total))  # fmt: skip
+        doff = np.where(v6, ip6["doff"], ip["doff"])
+    else:
+        wire_end = np.where(total == 0, fend, l3 + total)
+        doff = ip["doff"]
     cap_end = np.minimum(fend, wire_end)
-    p0 = l3 + 20 + (ip["doff"] >> 4).astype(np.int64) * 4
-    ok &= (l3 + 40 <= cap_end) & (p0 >= l3 + 40) & (p0 <= cap_end) & ((total == 0) | (total >= 20))
+    p0 = l3 + hl + (doff >> 4).astype(np.int64) * 4
+    ok &= (l3 + hl + 20 <= cap_end) & (p0 >= l3 + hl + 20) & (p0 <= cap_end)
+    ok &= v6 | (total == 0) | (total >= 20)
     fast = np.flatnonzero(ok)
     n = len(fast)
-    if not n or _may_start_connection(a, l3, ip, tcp4 & ~ok, wrapped):
+    odd = (tcp4 | tcp6) & ~ok
+    later = tcp4 & ((ip["frag"] & 0x1FFF) != 0)
+    walk = v6 & _V6_EXTENSIONS[ip6["nxt"]] if v6.any() else v6
+    ihl = np.where(tcp6, 40, (ip["vihl"] & 0x0F).astype(np.int64) * 4)  # as the header says
+    if not n or _may_start_connection(batch, a, l3, ihl, odd, later, walk, wrapped, linktypes):
         _one_by_one(an, batch, np.arange(m), linktypes)
         return
     pick = slice(None) if n == m else fast  # usually every packet is fast
-    # Direction keys: addresses and ports, 12 bytes. A stable sort of a hash of the key
-    # brings each key's packets together, in capture order; exact comparisons of the
-    # neighbours then draw the groups.
-    mixed = ((ip["src"].astype(np.uint64) << _SHIFT32) | ip["dst"])[pick]
-    ports = ip["ports"][pick]
-    hashes = mixed ^ (ports.astype(np.uint64) * _MIX)
+    six = v6[pick]
+    # Direction keys: addresses and ports, 12 bytes (IPv4) or 36 (IPv6), zero-padded to
+    # 16 or 40 (IPv6 keys marked in the last 4) and read as 64-bit words. A stable sort
+    # of a hash of the key brings each key's packets together, in capture order; exact
+    # comparisons of the neighbours then draw the groups.
+    words = np.zeros((n, 10 if six.any() else 4), np.uint32)
+    words[:, :3] = ip["key"][fast].view(np.uint32).reshape(n, 3)
+    if words.shape[1] == 10:
+        words[six, :9] = ip6["key"][fast[six]].view(np.uint32).reshape(-1, 9)
+        words[six, 9] = 1
+        ports = np.where(six, ip6["ports"][pick], ip["ports"][pick])
+        flags = np.where(six, ip6["flags"][pick], ip["flags"][pick])
+    else:
+        ports = ip["ports"][pick]
+        flags = ip["flags"][pick]
+    wide = words.view(np.uint64)
+    hashes = wide[:, 0].copy()
+    for col in range(1, wide.shape[1]):
+        hashes *= _MIX
+        hashes ^= wide[:, col]
     order = np.argsort(hashes, kind="stable")
-    sorted_mixed = mixed[order]
-    sorted_ports = ports[order]
+    ordered = wide[order]
     starts_mask = np.empty(n, bool)
     starts_mask[0] = True
-    np.not_equal(sorted_mixed[1:], sorted_mixed[:-1], out=starts_mask[1:])
-    starts_mask[1:] |= sorted_ports[1:] != sorted_ports[:-1]
+    np.any(ordered[1:] != ordered[:-1], axis=1, out=starts_mask[1:])
     starts = np.flatnonzero(starts_mask)
     group = np.empty(n, np.int64)
     group[order] = np.cumsum(starts_mask) - 1  # group of each fast packet
     first = order[starts]  # each group's first packet, as an index into `fast`
     n_groups = len(starts)
-    blob = ip["key"][fast[first]].tobytes()
-    keys = [blob[i : i + 12] for i in range(0, len(blob), 12)]
+    row = words.shape[1] * 4
+    blob = words[first].tobytes()
+    keys = [blob[i : i + (36 if wide_key else 12)]
+            for i, wide_key in zip(range(0, len(blob), row), six[first].tolist(),
+                                   strict=True)]  # fmt: skip
     index_of = dict(zip(keys, range(n_groups), strict=True))
     if len(index_of) != n_groups:  # two keys' hashes met and interleaved: go one by one
         _one_by_one(an, batch, np.arange(m), linktypes)
@@ -259,15 +341,13 @@ def process(an, batch: Batch) -> None:
                      np.int8)  # fmt: skip
     # A SYN without ACK may start a new flow on its key: up to the last one, the key and
     # its reverse go one by one.
-    flags = ip["flags"][pick]
     cut = np.full(n_groups, -1, np.int64)
     syn = np.flatnonzero((flags & 0x12) == 0x02)
     if len(syn):
         at = fast[syn]
         np.maximum.at(cut, group[syn], at)
         for g, s_at in zip(group[syn].tolist(), at.tolist(), strict=True):
-            k = keys[g]  # the reverse key: addresses and ports swapped
-            r = index_of.get(k[4:8] + k[0:4] + k[10:12] + k[8:10])
+            r = index_of.get(_reverse(keys[g]))
             if r is not None and cut[r] < s_at:
                 cut[r] = s_at
     payload = (wire_end - p0)[pick]
@@ -319,6 +399,12 @@ def process(an, batch: Batch) -> None:
         d.bytes += size
         if ts > d.last:
             d.last = ts
+
+
+def _reverse(key: bytes) -> bytes:
+    """The key of the other direction: addresses swapped, ports swapped."""
+    n = (len(key) - 4) // 2
+    return key[n : 2 * n] + key[:n] + key[2 * n + 2 :] + key[2 * n : 2 * n + 2]
 
 
 def _watched(an, batch: Batch, picked: np.ndarray, group: np.ndarray, fast: np.ndarray,

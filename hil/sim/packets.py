@@ -274,6 +274,7 @@ _CIPHER_SUITES = (
 )  # fmt: skip
 _SIGNATURE_ALGORITHMS = (0x0403, 0x0804, 0x0401, 0x0503, 0x0805, 0x0501, 0x0806, 0x0601)
 _GROUPS = (0x001D, 0x0017, 0x0018)  # x25519, secp256r1, secp384r1
+_X25519_MLKEM768, _MLKEM768_SHARE = 0x11EC, 1216  # the hybrid post-quantum group, share size
 
 
 def _digest(*parts: object, size: int = 32) -> bytes:
@@ -304,13 +305,16 @@ def tls_client_hello(
     random: bytes | None = None,
     session_id: bytes | None = None,
     padding: int = 0,
+    post_quantum: bool = False,
 ) -> bytes:
     """TLS record(s) holding a TLS 1.3 ClientHello for server name ``sni``.
 
     ``sni=None`` leaves the server_name extension out. ``padding`` adds a padding
     extension of that many zero bytes (to make a ClientHello span several TCP segments;
     beyond 16384 bytes it spans several TLS records too). ``random`` and ``session_id``
-    default to values derived from ``sni``.
+    default to values derived from ``sni``. ``post_quantum`` offers the hybrid group
+    X25519MLKEM768 first, with its 1216-byte key share, as current browsers do (the
+    ClientHello then no longer fits one 1500-byte packet).
     """
     random = random if random is not None else _digest("client random", sni)
     session_id = session_id if session_id is not None else _digest("session", sni)
@@ -321,7 +325,8 @@ def tls_client_hello(
         extensions += _ext(0, struct.pack("!H", len(entry)) + entry)
     extensions += _ext(23, b"")  # extended_master_secret
     extensions += _ext(0xFF01, b"\x00")  # renegotiation_info
-    extensions += _ext(10, _u16_list(_GROUPS))  # supported_groups
+    groups = ((_X25519_MLKEM768,) if post_quantum else ()) + _GROUPS
+    extensions += _ext(10, _u16_list(groups))  # supported_groups
     extensions += _ext(11, b"\x01\x00")  # ec_point_formats: uncompressed
     extensions += _ext(35, b"")  # session_ticket
     alpn = b"\x02h2\x08http/1.1"
@@ -330,6 +335,9 @@ def tls_client_hello(
     extensions += _ext(13, _u16_list(_SIGNATURE_ALGORITHMS))
     extensions += _ext(18, b"")  # signed_certificate_timestamp
     share = struct.pack("!HH", 0x001D, 32) + _digest("key share", sni)
+    if post_quantum:
+        pq = (_digest("pq key share", sni) * (_MLKEM768_SHARE // 32 + 1))[:_MLKEM768_SHARE]
+        share = struct.pack("!HH", _X25519_MLKEM768, _MLKEM768_SHARE) + pq + share
     extensions += _ext(51, struct.pack("!H", len(share)) + share)  # key_share
     extensions += _ext(45, b"\x01\x01")  # psk_key_exchange_modes: psk_dhe_ke
     extensions += _ext(43, b"\x04\x03\x04\x03\x03")  # supported_versions: 1.3, 1.2

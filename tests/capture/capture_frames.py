@@ -176,6 +176,33 @@ def fragments(frame: bytes, size: int) -> list[bytes]:
     return out
 
 
+def ipv6_fragments(frame: bytes, size: int) -> list[bytes]:
+    """An Ethernet IPv6 UDP/TCP frame cut into IPv6 fragments of ``size`` bytes."""
+    ip = frame[14:]
+    head, body = ip[:40], ip[40:]
+    out = []
+    for off in range(0, len(body), size):
+        piece = body[off : off + size]
+        more = off + size < len(body)
+        fragment = struct.pack("!BBHI", head[6], 0, off | (1 if more else 0), 0xABCD)
+        h = bytearray(head)
+        struct.pack_into("!H", h, 4, len(fragment) + len(piece))
+        h[6] = 44
+        out.append(frame[:14] + bytes(h) + fragment + piece)
+    return out
+
+
+def with_ipv6_options(frame: bytes, kind: int = 60) -> bytes:
+    """The Ethernet IPv6 ``frame`` with an 8-byte extension header of type ``kind`` (60
+    destination options, 0 hop-by-hop) before its transport header."""
+    ip = frame[14:]
+    head = bytearray(ip[:40])
+    struct.pack_into("!H", head, 4, struct.unpack_from("!H", head, 4)[0] + 8)
+    option = bytes([head[6], 0]) + b"\x01\x04\x00\x00\x00\x00"  # PadN over 6 bytes
+    head[6] = kind
+    return frame[:14] + bytes(head) + option + ip[40:]
+
+
 # --- captures -------------------------------------------------------------------------
 
 

@@ -8,7 +8,7 @@ import json
 import struct
 
 import pytest
-from capture_frames import Tcp, dns_over_tcp, fragments, quic_initial, to_ipv6, udp
+from capture_frames import Tcp, dns_over_tcp, fragments, ipv6_fragments, quic_initial, to_ipv6, udp
 
 from hil.capture.analyze import Analysis, DnsRecord, Flow, analyze
 from hil.capture.catalog import Catalog
@@ -291,22 +291,6 @@ def test_fragments_of_a_datagram_never_completed_are_ignored():
     assert result.ignored == 2
     assert [(f.packets_up, f.packets_down) for f in result.flows] == [(1, 0)]
     assert result.dns[0].answers == []
-
-
-def ipv6_fragments(frame: bytes, size: int) -> list[bytes]:
-    """An Ethernet IPv6 UDP/TCP frame cut into IPv6 fragments of ``size`` bytes."""
-    ip = frame[14:]
-    head, body = ip[:40], ip[40:]
-    out = []
-    for off in range(0, len(body), size):
-        piece = body[off : off + size]
-        more = off + size < len(body)
-        fragment = struct.pack("!BBHI", head[6], 0, off | (1 if more else 0), 0xABCD)
-        h = bytearray(head)
-        struct.pack_into("!H", h, 4, len(fragment) + len(piece))
-        h[6] = 44
-        out.append(frame[:14] + bytes(h) + fragment + piece)
-    return out
 
 
 def test_dns_answer_in_ipv6_fragments_is_reassembled():

@@ -6,10 +6,12 @@ import shutil
 import subprocess
 
 import pytest
+from capture_frames import Tcp, pcap, to_ipv6
 
 from fixtures.tools import need_tool
 from hil.capture.analyze import analyze
 from hil.capture.pcap import PcapWriter
+from hil.sim import packets as pk
 from hil.sim import traffic
 
 TSHARK = shutil.which("tshark") or "tshark"
@@ -115,3 +117,24 @@ def test_tshark_dissects_client_hellos_and_finds_no_malformed_packets(capture):
     hellos = run_tshark("-r", str(capture), "-Y", "tls.handshake.type == 1", "-T", "fields",
                         "-e", "tls.handshake.extensions.supported_version")  # fmt: skip
     assert hellos.stdout.splitlines() == ["0x0304,0x0303"] * 4
+
+
+def test_post_quantum_client_hello_over_ipv6_in_two_segments(tmp_path):
+    """The simulator's post-quantum ClientHello (the IPv6-heavy bench mix sends them) is one
+    that Wireshark reads: its hybrid key share, and the server name hil reads too."""
+    hello = pk.tls_client_hello("upload.skypixel.com", post_quantum=True)
+    assert len(hello) > 1448  # it no longer fits one full-size segment
+    conn = Tcp("203.0.113.7", 42000)
+    t = conn.open(T0)
+    conn.send(t, "c", pk.ACK, hello[:1448])
+    conn.send(t + 0.001, "c", pk.ACK | pk.PSH, hello[1448:])
+    path = tmp_path / "pq.pcap"
+    path.write_bytes(pcap([(ts, to_ipv6(f)) for ts, f in conn.frames]))
+    proc = run_tshark("-r", str(path), "-Y", "tls.handshake.type == 1", "-T", "fields",
+                      "-e", "tls.handshake.extensions_server_name",
+                      "-e", "tls.handshake.extensions_key_share_group")  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    sni, groups = proc.stdout.strip().split("\t")
+    assert sni == "upload.skypixel.com"
+    assert [int(g, 0) for g in groups.split(",")][:2] == [0x11EC, 0x001D]  # hybrid, x25519
+    assert analyze(path).flows[0].sni == "upload.skypixel.com"
