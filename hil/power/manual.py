@@ -73,7 +73,7 @@ class BenchPower:
         self.bench, self.board, self.say = bench, board, say
         self.record = record or PowerRecord.for_bench(bench.name, bench.relay.url)
         self._links: dict[str, AircraftLink] = {}
-        self._heard: dict[str, set[str] | None] = {}
+        self._heard: dict[str, tuple[set[str] | None, str | None]] = {}  # heard, error
         self._link_for = link_for or self._open_link
 
     def _open_link(self, aircraft: str) -> AircraftLink:
