@@ -14,9 +14,8 @@ Sessions of aircraft with different phones are played at the same time (hil.pool
 """
 
 from fixtures.evidence import scenario_fixture
-from hil import link
+from fixtures.media import cannot, stores, take
 from hil.pool import Scenario
-from hil.remote import phone
 
 
 def prepare(s, st, diagnostics=True, ldm=False, launch=True):
@@ -36,56 +35,6 @@ def power_on_and_observe(s, st, phase):
     with s.phase(phase):
         st.power_on(s.act)
         s.observe()
-
-
-def stores(st) -> dict:
-    """The aircraft's onboard logs and the app's flight records; None where nothing on this
-    bench can list them (`cannot(st)` says why)."""
-    return {"aircraft_logs": st.link.log_list() if st.link.can(link.LOGS) else None,
-            "app_records": st.app.records() if st.app.can(phone.RECORDS) else None}
-
-
-def cannot(st) -> dict[str, str]:
-    """What this station cannot do that a claim may need, in words naming the device."""
-    out = {}
-    if not st.link.can(link.LOGS):
-        out["aircraft_logs"] = f"{st.link} cannot list onboard logs"
-    if not st.app.can(phone.RECORDS):
-        out["app_records"] = f"the app backend of {st.phone.name} cannot list flight records"
-    if not st.link.can(link.MEDIA) and not st.app.can(phone.MEDIA):
-        out["media"] = (f"nobody can take a photo: {st.link} cannot, nor can the app "
-                        f"backend of {st.phone.name}")
-    return out
-
-
-def take(s, st, what) -> dict:
-    """Take a photo or a video, with the aircraft link where it can, else with the app.
-
-    Its size: the growth of the aircraft's storage where the link reports it, else the
-    size the app reports, else the model's nominal photo size (and the media says which).
-    """
-    by_link = st.link.can(link.MEDIA)
-    device = st.link if by_link else st.app
-    before = st.link.storage_used() if by_link and st.link.can(link.STORAGE) else None
-    if what == "photo":
-        shot = s.act(f"take photo ({'aircraft link' if by_link else 'app'})",
-                     device.take_photo)
-        index, path, size = (*shot, None) if by_link else (shot["index"], shot["file"],
-                                                           shot["size"])
-    else:
-        s.act("start video", lambda: device.video(True))
-        s.observe(st.bench.windows.video)
-        shot = s.act("stop video", lambda: device.video(False))
-        index, path, size = (None, None, None) if by_link or not shot else \
-            (shot["index"], shot["file"], shot["size"])
-    if before is not None:
-        size, source = int(round(st.link.storage_used() - before)), "the aircraft's storage"
-    elif size is not None:
-        source = f"as the app on {st.phone.name} reports them"
-    else:
-        nominal = st.config.model.photo
-        size, source = nominal.size, nominal.describe()
-    return {"kind": what, "index": index, "file": path, "size": size, "size_from": source}
 
 
 def defaults(s, st):
