@@ -28,6 +28,7 @@ class Summary:
     sessions: dict[str, set[str]] = field(default_factory=dict)  # session -> claims
     models: dict[str, str] = field(default_factory=dict)  # aircraft -> model
     firmware: dict[str, str] = field(default_factory=dict)
+    app_version: dict[str, str] = field(default_factory=dict)  # aircraft -> as reported
 
     @property
     def claims(self) -> list[str]:
@@ -59,16 +60,19 @@ def build(run_dir: str | Path) -> Summary:
                            "evidence": f, "pcap": ev.get("pcap"), "session": ev.get("session")}
         s.models[ev["aircraft"]] = ev["model"]
         s.firmware[ev["aircraft"]] = ev.get("firmware") or "unknown"
+        s.app_version[ev["aircraft"]] = ev.get("app_version") or "unknown"
         s.sessions.setdefault(ev.get("session") or "?", set()).add(ev["claim"])
     return s
 
 
 def text(s: Summary) -> str:
     claims = s.claims
-    lines = [f"{'aircraft':14} {'firmware':11} " + " ".join(f"{c:>5}" for c in claims)]
+    lines = [f"{'aircraft':14} {'firmware':11} {'app':11} "
+             + " ".join(f"{c:>5}" for c in claims)]
     for a in sorted(s.models):
         cells = [s.verdicts.get((a, c), {}).get("status", "-") for c in claims]
-        lines.append(f"{a:14} {s.firmware[a]:11} " + " ".join(f"{x:>5}" for x in cells))
+        lines.append(f"{a:14} {s.firmware[a]:11} {s.app_version[a]:11} "
+                     + " ".join(f"{x:>5}" for x in cells))
     counts = s.counts()
     lines.append(", ".join(f"{n} {k}" for k, n in sorted(counts.items())))
     for name, served in sorted(s.sessions.items()):
@@ -97,12 +101,13 @@ def html(s: Summary, out_dir: Path) -> str:
                          f'title="{title}"><a href="{e(link(v["evidence"]))}">'
                          f'{e(v["status"])}</a>{pcap}</td>')
         rows.append(f"<tr><th>{e(a)}</th><td>{e(s.models[a])}</td><td>{e(s.firmware[a])}</td>"
-                    + "".join(cells) + "</tr>")
+                    f"<td>{e(s.app_version[a])}</td>" + "".join(cells) + "</tr>")
     counts = ", ".join(f"{n} {k}" for k, n in sorted(s.counts().items()))
     sessions = "".join(f"<li>{e(n)}: {e(', '.join(c for c in s.claims if c in served))}</li>"
                        for n, served in sorted(s.sessions.items()))
     return (f"<!doctype html><meta charset=utf-8><title>hil run {e(s.run_dir.name)}</title>"
             f"<body style='font-family:sans-serif'><h1>Claims, run {e(s.run_dir.name)}</h1>"
             f"<p>{e(counts)}</p><table border=1 cellpadding=4 style='border-collapse:collapse'>"
-            f"<tr><th>aircraft</th><th>model</th><th>firmware</th>{head}</tr>{''.join(rows)}"
+            f"<tr><th>aircraft</th><th>model</th><th>firmware</th><th>app</th>{head}</tr>"
+            f"{''.join(rows)}"
             f"</table><h2>Power sessions and the claims they served</h2><ul>{sessions}</ul>")

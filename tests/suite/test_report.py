@@ -12,7 +12,8 @@ def write(run, test, aircraft, model, claim, status, session):
     d.mkdir(parents=True)
     (d / "evidence.json").write_text(json.dumps({
         "aircraft": aircraft, "model": model, "claim": claim, "firmware": "01.00.0900",
-        "session": session, "pcap": str(run / session / "capture.pcap"),
+        "app_version": "4.3.36" if aircraft == "spark" else None, "session": session,
+        "pcap": str(run / session / "capture.pcap"),
         "verdict": {"status": status, "reasons": [f"{claim} {status} because"]}}))
 
 
@@ -26,10 +27,12 @@ def test_summary_from_evidence_only(tmp_path):
     assert s.counts() == {"pass": 1, "fail": 1, "error": 1}
     assert s.sessions == {"spark-defaults": {"K4", "G1"}, "mavic-defaults": {"K4"}}
     text = report.text(s)
-    assert "mavic          01.00.0900  error     -" in text
+    assert "mavic          01.00.0900  unknown     error     -" in text  # no version reported
+    assert "spark          01.00.0900  4.3.36       pass  fail" in text
     assert "session spark-defaults: K4, G1" in text
     page = report.html(s, run)
     assert 'href="t2/evidence.json">fail</a>' in page and 'title="G1 fail because"' in page
+    assert "<td>01.00.0900</td><td>4.3.36</td>" in page
 
     res = subprocess.run([sys.executable, "-m", "hil.cli", "report", str(run)],
                          capture_output=True, text=True, timeout=60)
