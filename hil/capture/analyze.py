@@ -313,25 +313,26 @@ class _Analyzer:
             msg = parse_message(payload)
         except DnsFormatError:
             return
+        qname = msg.qname  # a property: read once
         if not msg.is_response:
-            key = (src, sport, dst, dport, msg.id, msg.qname)
+            key = (src, sport, dst, dport, msg.id, qname)
             if key not in self.pending:
-                record = DnsRecord(ts, msg.qname, [], self._ip(src), self._ip(dst))
+                record = DnsRecord(ts, qname, [], self._ip(src), self._ip(dst))
                 self.pending[key] = record
                 self.dns.append(record)
             return
-        key = (dst, dport, src, sport, msg.id, msg.qname)
+        key = (dst, dport, src, sport, msg.id, qname)
         record = self.pending.pop(key, None)
         if record is None:
-            record = DnsRecord(ts, msg.qname, [], self._ip(dst), self._ip(src))
+            record = DnsRecord(ts, qname, [], self._ip(dst), self._ip(src))
             self.dns.append(record)
         record.answers = list(msg.answers)
         record.rcode = msg.rcode
-        if msg.qname is None:
+        if qname is None:
             return
-        for address in _addresses_for_question(msg):
-            self.names_by_client[(dst, address)] = msg.qname
-            self.names[address] = msg.qname
+        for address in _addresses_for_question(msg, qname):
+            self.names_by_client[(dst, address)] = qname
+            self.names[address] = qname
 
     def result(self) -> Analysis:
         """The analysis; it ends this one: the flow table is emptied as flows are built,
@@ -458,9 +459,10 @@ class _WindowedAnalyzer(_Analyzer):
         return out
 
 
-def _addresses_for_question(msg: DnsMessage) -> list[bytes]:
-    """The A/AAAA addresses (packed) that answer the question, through any CNAME chain."""
-    names = {msg.qname}
+def _addresses_for_question(msg: DnsMessage, qname: str) -> list[bytes]:
+    """The A/AAAA addresses (packed) that answer the question ``qname``, through any
+    CNAME chain."""
+    names = {qname}
     grew = True
     while grew:  # answers may list the chain in any order
         grew = False

@@ -34,6 +34,9 @@ __all__ = [
 TYPE_A, TYPE_CNAME, TYPE_AAAA = 1, 5, 28
 _TYPE_NAMES = {TYPE_A: "A", TYPE_CNAME: "CNAME", TYPE_AAAA: "AAAA"}
 _MAX_NAME = 255
+_HEADER = struct.Struct("!HHHH").unpack_from  # id, flags, questions, answers
+_QTYPE = struct.Struct("!H").unpack_from
+_RECORD = struct.Struct("!HHIH").unpack_from  # type, class, TTL, data length
 
 
 class DnsFormatError(ValueError):
@@ -66,7 +69,7 @@ def parse_message(data: bytes) -> DnsMessage:
     data = bytes(data)
     if len(data) < 12:
         raise DnsFormatError(f"DNS header needs 12 bytes, message has {len(data)}")
-    msg_id, flags, qdcount, ancount = struct.unpack_from("!HHHH", data)
+    msg_id, flags, qdcount, ancount = _HEADER(data)
     pos = 12
     memo: dict[int, tuple[str, int]] = {}
     questions: list[tuple[str, int]] = []
@@ -74,7 +77,7 @@ def parse_message(data: bytes) -> DnsMessage:
         name, pos = _read_name(data, pos, memo)
         if pos + 4 > len(data):
             raise DnsFormatError(f"question at byte {pos} is cut short")
-        (qtype,) = struct.unpack_from("!H", data, pos)
+        (qtype,) = _QTYPE(data, pos)
         questions.append((name, qtype))
         pos += 4
     answers: list[tuple[str, str, str]] = []
@@ -82,7 +85,7 @@ def parse_message(data: bytes) -> DnsMessage:
         name, pos = _read_name(data, pos, memo)
         if pos + 10 > len(data):
             raise DnsFormatError(f"answer record at byte {pos} is cut short")
-        rtype, _rclass, _ttl, rdlen = struct.unpack_from("!HHIH", data, pos)
+        rtype, _rclass, _ttl, rdlen = _RECORD(data, pos)
         pos += 10
         if pos + rdlen > len(data):
             raise DnsFormatError(
@@ -104,12 +107,30 @@ def parse_message(data: bytes) -> DnsMessage:
 
 def read_name(data: bytes, pos: int) -> tuple[str, int]:
     """Read the (possibly compressed) name at ``pos``; return it and the offset after it."""
-    return _read_name(data, pos, {})
+    return _read_name(bytes(data), pos, {})
 
 
 def _read_name(data: bytes, pos: int, memo: dict[int, tuple[str, int]]) -> tuple[str, int]:
     """:func:`read_name`, remembering in ``memo`` (offset -> (name, wire length)) the
     names read in this message: a pointer to one of them ends the walk at once."""
+    # The usual name first: plain labels up to a zero byte, no pointer, seen lately.
+    end = pos
+    size_of_data = len(data)
+    while end < size_of_data:
+        size = data[end]
+        if not size or size & 0xC0:
+            break
+        end += size + 1
+    if end < size_of_data and not data[end] and end - pos < _MAX_NAME:
+        text = _WIRE_CACHE.get(data[pos : end + 1])
+        if text is not None:
+            memo[pos] = (text, end + 1 - pos)
+            return text, end + 1
+    return _walk_name(data, pos, memo)
+
+
+def _walk_name(data: bytes, pos: int, memo: dict[int, tuple[str, int]]) -> tuple[str, int]:
+    """:func:`_read_name` label by label."""
     start = pos
     labels: list[bytes] = []
     length = 0  # wire length of the name so far, including length bytes
@@ -149,7 +170,12 @@ def _read_name(data: bytes, pos: int, memo: dict[int, tuple[str, int]]) -> tuple
         if size == 0:
             text = _name_text(labels)
             memo[start] = (text, length)
-            return text, (end if end >= 0 else pos + 1)
+            if end >= 0:
+                return text, end
+            if len(_WIRE_CACHE) >= 4096:
+                _WIRE_CACHE.clear()
+            _WIRE_CACHE[data[start : pos + 1]] = text  # a plain name, as on the wire
+            return text, pos + 1
         if pos + 1 + size > size_of_data:
             raise DnsFormatError(f"label at byte {pos} is cut short")
         labels.append(data[pos + 1 : pos + 1 + size])
@@ -158,6 +184,7 @@ def _read_name(data: bytes, pos: int, memo: dict[int, tuple[str, int]]) -> tuple
 
 _PLAIN_LABEL = re.compile(rb"[\x21-\x2d\x2f-\x5b\x5d-\x7e]*")
 _TEXT_CACHE: dict[tuple[bytes, ...], str] = {}  # labels -> name, for names seen lately
+_WIRE_CACHE: dict[bytes, str] = {}  # a plain name's wire bytes -> name, for names seen lately
 
 
 def _name_text(labels: list[bytes]) -> str:
