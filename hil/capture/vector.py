@@ -317,6 +317,7 @@ def process(an, batch: Batch) -> None:
     for col in range(1, wide.shape[1]):
         hashes *= _MIX
         hashes ^= wide[:, col]
+    hashes *= _MIX  # the last word (the ports) reaches the upper bits kept below
     # A stable sort of the hashes, done as a quicker unstable sort of unique values: the
     # hash's upper bits, then the packet's index (a collision of the upper bits is a
     # collision as any other, caught below).

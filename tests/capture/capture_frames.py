@@ -159,15 +159,18 @@ def dns_over_tcp(t: float, server: str, cport: int, qname: str, answer: str, txi
     return conn.frames, conn
 
 
+def _pieces(body: bytes, size: int):
+    """(offset, piece, more follow) for ``body`` cut every ``size`` bytes."""
+    for off in range(0, len(body), size):
+        yield off, body[off : off + size], off + size < len(body)
+
+
 def fragments(frame: bytes, size: int) -> list[bytes]:
     """The Ethernet IPv4 ``frame`` cut into IP fragments of ``size`` payload bytes
     (a multiple of 8), as a router would."""
-    ip = frame[14:]
-    head, body = ip[:20], ip[20:]
+    head, body = frame[14:34], frame[34:]
     out = []
-    for off in range(0, len(body), size):
-        piece = body[off : off + size]
-        more = off + size < len(body)
+    for off, piece, more in _pieces(body, size):
         h = bytearray(head)
         struct.pack_into("!HHH", h, 2, 20 + len(piece), 0x4242, (0x2000 if more else 0) | off // 8)
         struct.pack_into("!H", h, 10, 0)
@@ -178,12 +181,9 @@ def fragments(frame: bytes, size: int) -> list[bytes]:
 
 def ipv6_fragments(frame: bytes, size: int) -> list[bytes]:
     """An Ethernet IPv6 UDP/TCP frame cut into IPv6 fragments of ``size`` bytes."""
-    ip = frame[14:]
-    head, body = ip[:40], ip[40:]
+    head, body = frame[14:54], frame[54:]
     out = []
-    for off in range(0, len(body), size):
-        piece = body[off : off + size]
-        more = off + size < len(body)
+    for off, piece, more in _pieces(body, size):
         fragment = struct.pack("!BBHI", head[6], 0, off | (1 if more else 0), 0xABCD)
         h = bytearray(head)
         struct.pack_into("!H", h, 4, len(fragment) + len(piece))

@@ -190,3 +190,31 @@ def test_engines_agree_on_pcapng_with_mixed_link_types(seed, monkeypatch):
     for size in (900, 1 << 23):
         monkeypatch.setattr(pcapmod, "BUFFER_SIZE", size)
         assert _run(data, None, True) == reference
+
+
+def test_flows_differing_only_in_client_port_are_counted_in_batches(monkeypatch):
+    """Fifty connections from one phone to one server and port, interleaved: their keys
+    differ in the ports alone, which must still tell them apart in the batch's hash
+    (else every batch falls back to one packet at a time)."""
+    conns = [Tcp("203.0.113.9", 42000 + i) for i in range(50)]
+    frames = []
+    for i, conn in enumerate(conns):
+        conn.open(1_700_000_000.0 + i * 1e-3)
+    for k in range(60):
+        for i, conn in enumerate(conns):
+            conn.send(1_700_000_001.0 + k * 1e-2 + i * 1e-4, "c", pk.ACK, bytes(1448))
+    for conn in conns:
+        frames += conn.frames
+    data = pcap(sorted(frames, key=lambda f: f[0]))
+    reference = _run(data, None, False)
+    seen = []
+    engine = analyze_module._Analyzer.packet
+
+    def counted(self, ts, linktype, buf, start, caplen):
+        seen.append(ts)
+        return engine(self, ts, linktype, buf, start, caplen)
+
+    monkeypatch.setattr(analyze_module._Analyzer, "packet", counted)
+    assert _run(data, None, True) == reference
+    assert len(reference.flows) == 50 and {f.packets_up for f in reference.flows} == {62}
+    assert len(seen) < 200  # the handshakes; the 3,000 bulk segments in sums
