@@ -129,23 +129,30 @@ class Station:
             heard, error = self.link.listen(self.bench.windows.listen), None
         except LinkError as e:
             heard, error = None, str(e)
-        known = [(q, self._know(q, role, heard, error)) for q, role in unknown]
+        app: list[Reading | None] = []  # the app is asked once, and only if needed
+        known = [(q, self._know(q, role, heard, error, app)) for q, role in unknown]
         for q, k in known:  # aircraft first
             (log.warning if k.on else log.info)("%s", k.why)
             q.powered = k.on
             if k.on:
                 act(f"power off {q.name}, found on before the session: {k.why}", q.off)
-        if any(k.on for _, k in known):  # the devices' off-time before they go on again
-            time.sleep(max(q.cfg.off_time for q, _ in unknown))
+        found_on = [q.cfg.off_time for q, k in known if k.on]
+        if found_on and self.stop is not None and self.stop.wait(max(found_on)):
+            raise Stopped(f"{self.name}: stopped in the off-time of devices found on")
+        if found_on and self.stop is None:  # their off-time before they go on again
+            time.sleep(max(found_on))
 
     def _know(self, seq: PowerSequence, role: str, heard: set[str] | None,
-              error: str | None) -> Known:
+              error: str | None, app: list[Reading | None]) -> Known:
         reading = from_heard(role, heard, str(self.link), error)
-        if reading.on is None and not reading.silent:
-            reading = self._app_reading() or reading
-        elif reading.on is None:  # the app may see what a silent link does not
-            app = self._app_reading()
-            reading = app if app is not None and app.on else reading
+        if reading.on is None:
+            if not app:
+                app.append(self._app_reading())
+            shown = app[0]
+            # a link that cannot be read: whatever the app tells; a silent link: the app
+            # may see the aircraft on, which a silent link does not
+            if shown is not None and (shown.on or not reading.silent):
+                reading = shown
         return decide(seq.name, reading, self.record.get(seq.name) if self.record else None,
                       mark_hint(self.name, role, self.bench.path))
 

@@ -26,7 +26,7 @@ from hil.power.record import PowerRecord
 from hil.power.relay import RelayBoard
 from hil.power.sequence import PowerSequence
 from hil.power.state import Known, StateUnknown, decide, from_heard, mark_hint
-from hil.station import make_app
+from hil.remote.backends import open_app
 
 log = logging.getLogger("hil.power")
 
@@ -73,12 +73,15 @@ class BenchPower:
         self.bench, self.board, self.say = bench, board, say
         self.record = record or PowerRecord.for_bench(bench.name, bench.relay.url)
         self._links: dict[str, AircraftLink] = {}
+        self._apps: list = []  # the apps `app` links see through, disconnected at close
         self._heard: dict[str, tuple[set[str] | None, str | None]] = {}  # heard, error
         self._link_for = link_for or self._open_link
 
     def _open_link(self, aircraft: str) -> AircraftLink:
         cfg = self.bench.aircraft[aircraft]
-        app = make_app(self.bench.phone_of(aircraft)) if cfg.link == "app" else None
+        app = open_app(self.bench.phone_of(aircraft)) if cfg.link == "app" else None
+        if app is not None:
+            self._apps.append(app)
         return open_link(cfg.link, aircraft, app=app, firmware=cfg.firmware)
 
     def link(self, aircraft: str) -> AircraftLink:
@@ -89,6 +92,8 @@ class BenchPower:
     def close(self) -> None:
         for link in self._links.values():
             link.close()
+        for app in self._apps:
+            app.disconnect()
 
     def heard(self, aircraft: str) -> set[str] | None:
         """What this aircraft's link hears now (cached until a button is pressed)."""

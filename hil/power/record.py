@@ -103,8 +103,10 @@ class PowerRecord:
         try:
             data = json.loads(raw)
             fields = set(Command.__dataclass_fields__)
+            needed = {"on", "done", "at", "pid", "host"}
             if not isinstance(data, dict) or not all(
-                    isinstance(v, dict) and set(v) <= fields and {"on", "done"} <= set(v)
+                    isinstance(v, dict) and needed <= set(v) <= fields
+                    and isinstance(v["on"], bool) and isinstance(v["done"], bool)
                     for v in data.values()):
                 raise ValueError("not a table of device -> command")
             return data

@@ -80,9 +80,14 @@ def test_record_round_trip_and_marks(tmp_path):
     assert again.get("spark controller").describe().startswith("off, marked by ana at ")
 
 
-def test_a_damaged_record_is_moved_aside_and_trusted_for_nothing(tmp_path, caplog):
+@pytest.mark.parametrize("text", [
+    '{"spark aircraft": {"on": tru',  # cut short
+    '{"spark aircraft": {"on": true, "done": true}}',  # who and when missing
+    '{"spark aircraft": {"on": "false", "done": true, "at": 1, "pid": 2, "host": "h"}}',
+])
+def test_a_damaged_record_is_moved_aside_and_trusted_for_nothing(tmp_path, caplog, text):
     path = tmp_path / "b.power.json"
-    path.write_text('{"spark aircraft": {"on": tru')
+    path.write_text(text)
     r = PowerRecord(path)
     assert r.get("spark aircraft") is None
     aside = list(tmp_path.glob("b.power.json.damaged-*"))

@@ -61,3 +61,9 @@ def test_firmware_is_declared_only_for_aircraft_nothing_reads(tmp_path):
     assert res.returncode == 4, res.stdout
     assert "--firmware spark=01.00.1111: spark's link 'sim' reads its firmware; --firmware " \
            'is for link "none"' in res.stderr
+    for bad, said in (("spark=", "no version"),
+                      ("01.00.1111", 'bench sim has no aircraft on link "none"')):
+        res = subprocess.run([sys.executable, "-m", "pytest", "claims", "-p",
+                              "no:cacheprovider", "--collect-only", "-q", "--firmware", bad],
+                             cwd=ROOT, capture_output=True, text=True, timeout=120)
+        assert res.returncode == 4 and f"--firmware {bad}: {said}" in res.stderr, res.stderr
