@@ -352,7 +352,8 @@ def k2_logs_recorded(before: dict, after: dict, cannot: dict | None = None) -> V
         if before.get(key) is None or after.get(key) is None:
             skipped.append(f"{who} part not judged: {cannot.get(key, 'it was not read')}")
             continue
-        new = [e for e in after[key] if e["id"] not in {b["id"] for b in before[key]}]
+        old = {b["id"] for b in before[key]}
+        new = [e for e in after[key] if e["id"] not in old]
         grew.append(bool(new))
         reasons.append(f"{who}: {len(before[key])} -> {len(after[key])} {what}"
                        + (f", new: {new[-1]}" if new else f", no new {what[:-1]}"))
