@@ -57,7 +57,8 @@ def defaults(s, st):
             s.act(f"share photo {photo['index']}", lambda: st.app.share(photo["index"]))
         s.observe()
     with s.phase("sync"):
-        s.note("unsynced", sum(r["size"] for r in st.app.records() if not r["synced"]))
+        # records whose state the app backend cannot tell (synced None) are not counted
+        s.note("unsynced", sum(r["size"] for r in st.app.records() if r["synced"] is False))
         s.act("sync", st.app.sync)
         s.observe()
     s.note("after", stores(st))

@@ -200,6 +200,11 @@ class Section:
     def fail(self, key: str, msg: str) -> BenchError:
         return self._parser.fail(_join(self.where, key), msg)
 
+    @property
+    def folder(self) -> Path:
+        """The bench file's folder (relative paths in it start here)."""
+        return self._parser.path.parent
+
     def only(self, allowed: tuple[str, ...]) -> None:
         """Every key of the table is one of `allowed`."""
         self._parser.only(self.table, self.where, allowed)

@@ -42,7 +42,7 @@ from hil.link import AircraftLink, open_link
 from hil.power.record import PowerRecord
 from hil.power.relay import RelayBoard
 from hil.remote.gateway import Gateway
-from hil.remote.phone import App
+from hil.remote.phone import App, AppCannot
 from hil.run import SessionRun, Stopped
 from hil.station import NotReady, Station, make_app, open_gateway
 
@@ -174,7 +174,7 @@ class SessionPool:
                 with self._lock:
                     first = key not in self._reported
                     self._reported.add(key)
-                if first:
+                if first or isinstance(e, AppCannot):  # a skip reason holds for every test
                     raise
                 raise SessionFailedEarlier(
                     f"the {scenario.name} session of {aircraft} failed earlier in this run: "

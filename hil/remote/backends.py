@@ -21,6 +21,7 @@ from types import ModuleType
 
 BACKENDS: dict[str, str] = {
     "agent": "hil.remote.agent",  # the SSH agent the simulated phones run (hil-app)
+    "adb": "hil.remote.adb",  # Android: GO 4 through the adb server, by UI recipes
 }
 RENAMED: dict[str, str] = {"sim": "agent"}  # old name -> new name, for a one-line hint
 

@@ -9,7 +9,10 @@ in `hil.remote.backends`. Today:
 A backend declares what it can do (`capabilities`, the constants below); a claim that needs
 what neither the aircraft link nor the app can do is skipped with the reason.
 
-Planned: `operator` (asks the person at the bench) and `adb` (Android).
+- `adb` (`hil.remote.adb`): GO 4 on an Android phone through the adb server, driven by UI
+  recipes (`hil.remote.recipe`).
+
+Planned: `operator` (asks the person at the bench).
 
 Settings are named in the lab's words: `diagnostics` (GO 4's "send diagnostic data"),
 `local_data_mode`.
@@ -30,6 +33,12 @@ SETTINGS = ("diagnostics", "local_data_mode")
 
 class AppError(Exception):
     """The app did not take a setting or an action."""
+
+
+class AppCannot(AppError):
+    """This phone's backend cannot do a step at all (no UI recipe for the app's version, a
+    recipe entry that is only a placeholder): the claims that need it are skipped with
+    this reason, never judged."""
 
 
 class App(ABC):
