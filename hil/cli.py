@@ -1,6 +1,8 @@
 """The `hil` command.
 
-  hil check BENCH             validate a bench file and print what it describes
+  hil check BENCH             validate a bench file and print what it describes, with
+                              every UI recipe entry its adb phones may use that is not
+                              yet verified on a real phone
   hil sim [BENCH] [--fault F] start a simulated bench and serve it until Ctrl-C,
                               printing the resolved bench file to use with --bench
   hil power on|off|cycle|status [TARGET] --bench BENCH
@@ -12,6 +14,9 @@
   hil report RUN_DIR          the summary of a run (claims by aircraft, links to evidence),
                               rebuilt from its evidence JSON; writes RUN_DIR/index.html;
                               exit 1 when any claim did not pass
+  hil phone dump PHONE --bench BENCH [--out DIR]
+                              save an adb phone's screen (uiautomator hierarchy and a
+                              screenshot) and list its elements, to record UI recipes
   hil analyze CAPTURE [--json] [--catalog FILE]
                               the flows of a capture, by upload bytes, with categories
 
@@ -38,8 +43,11 @@ def _harness_errors() -> tuple[type[Exception], ...]:
     from hil.lock import BenchBusy
     from hil.power.relay import RelayError
     from hil.power.state import StateUnknown
+    from hil.remote.phone import AppError
+    from hil.remote.recipe import RecipeError
 
-    return BenchError, LinkError, BenchBusy, RelayError, StateUnknown, kinds.Unavailable
+    return (BenchError, LinkError, BenchBusy, RelayError, StateUnknown, kinds.Unavailable,
+            RecipeError, AppError)
 
 
 def _check(args) -> int:
@@ -64,6 +72,82 @@ def _check(args) -> int:
               f"({a.controller.sequence}), link {a.link}")
     free = [str(c) for c in range(b.relay.channels) if c not in owners]
     print(f"  free relay channels: {', '.join(free) or 'none'}")
+    for line in _recipe_lines(b):
+        print(line)
+    return 0
+
+
+def _recipe_lines(b) -> list[str]:
+    """Each adb phone's recipes, and every recipe entry not yet verified on a real phone
+    (RecipeError for a recipe file that cannot be used)."""
+    from hil.remote import adb
+
+    out, listed = [], {}
+    for p in b.phones.values():
+        if p.backend != "adb":
+            continue
+        found = adb.recipes_of(p.options)
+        recipes = found.all()
+        have = ", ".join(f"{r.name} ({', '.join(r.versions) or 'a template: no versions'})"
+                         for r in recipes if r.package == adb.PACKAGE) or "none"
+        out.append(f"  phone {p.name}: adb {p.options.serial} (adb server port "
+                   f"{p.options.adb_port}); recipes for {adb.PACKAGE}: {have}")
+        for r in recipes:
+            listed[r.path] = r
+    for path, r in listed.items():
+        todo = r.unverified()
+        if not todo:
+            continue
+        out.append(f"  recipe {path}: {len(todo)} entries not verified on a real phone:")
+        out += [f"    {e.key}" + (" (placeholder: not recorded yet)" if e.placeholder else "")
+                for e in todo]
+    return out
+
+
+def _phone_dump(args) -> int:
+    import time
+
+    from hil import bench as benchmod
+    from hil.remote import adb
+    from hil.remote.phone import AppCannot
+
+    bench = benchmod.load(args.bench)
+    phone = bench.phones.get(args.phone)
+    if phone is None:
+        raise benchmod.BenchError(f"bench file {bench.path}: no phone {args.phone!r}; phones: "
+                                  f"{', '.join(bench.phones)}")
+    if phone.backend != "adb":
+        raise benchmod.BenchError(f"bench file {bench.path}: phone.{phone.name}.backend is "
+                                  f"{phone.backend!r}: `hil phone dump` reads adb phones")
+    if phone.options.serial == benchmod.SIM:
+        raise benchmod.BenchError(f"bench file {bench.path} is a {bench.kind} bench: start "
+                                  f"it with `hil sim {bench.path}` and pass the resolved "
+                                  "bench file it prints")
+    app = adb.open_app(phone)
+    app.connect()
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    stem = out / f"{phone.name}-{time.strftime('%Y%m%d-%H%M%S')}"
+    nodes = app.dump("dump the screen")
+    xml = app._read(adb.DUMP, "dump the screen")
+    stem.with_suffix(".xml").write_bytes(xml)
+    stem.with_suffix(".png").write_bytes(app.screenshot())
+    print(f"app version: {app.version() or 'not installed'}; running: {app.running()}")
+    try:
+        r = app.recipe()
+        on = [e.name for e in r.of("screens") if all(s.find(nodes) for s in
+                                                     e.data["signature"])]
+        dialogs = [e.name for e in r.of("dialogs") if all(s.find(nodes) for s in
+                                                          e.data["signature"])]
+        print(f"recipe {r.path}: screens matched: {', '.join(on) or 'none'}; dialogs: "
+              f"{', '.join(dialogs) or 'none'}")
+    except AppCannot as e:
+        print(f"no recipe applies: {e}")
+    for n in nodes:
+        if n.get("resource-id") or n.get("text") or n.get("content-desc"):
+            print(f"  {n}  bounds {list(n.bounds)}"
+                  + (f" checked={n.get('checked')}" if n.get("checkable") == "true" else ""))
+    print(f"written: {stem.with_suffix('.xml')}\nwritten: {stem.with_suffix('.png')}")
     return 0
 
 
@@ -176,6 +260,13 @@ def main(argv: list[str] | None = None) -> int:
     r = sub.add_parser("report", help="rebuild a run's summary from its evidence JSON")
     r.add_argument("run_dir", help="the folder of one run: artifacts/<run>/")
     r.set_defaults(fn=_report)
+    ph = sub.add_parser("phone", help="a phone of a bench: dump its screen (adb)")
+    ph.add_argument("action", choices=("dump",))
+    ph.add_argument("phone", help="the phone's name in the bench file")
+    ph.add_argument("--bench", type=Path, required=True)
+    ph.add_argument("--out", default="artifacts/dumps",
+                    help="folder for the hierarchy (.xml) and screenshot (.png)")
+    ph.set_defaults(fn=_phone_dump)
     a = sub.add_parser("analyze", help="flows of a capture with their categories")
     a.add_argument("capture")
     a.add_argument("--catalog")

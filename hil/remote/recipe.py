@@ -56,7 +56,7 @@ class Entry:
 
     @property
     def key(self) -> str:
-        return f"{self.kind}.{self.name}"
+        return self.kind if self.kind == "files" else f"{self.kind}.{self.name}"
 
 
 @dataclass
