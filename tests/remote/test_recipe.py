@@ -5,10 +5,10 @@ import subprocess
 import sys
 
 import pytest
+from sim_runs import ROOT
 
 from hil.remote import recipe
 from hil.remote.uitree import DumpError, Selector, parse
-from sim_runs import ROOT
 
 DUMP = """<?xml version='1.0' encoding='UTF-8' standalone='yes' ?><hierarchy rotation="1">
 <node index="0" text="" resource-id="" class="android.widget.FrameLayout" package="dji.go.v4"
