@@ -51,21 +51,33 @@ def test_the_old_sim_backend_says_to_write_agent(tmp_path):
 
 
 def test_a_key_the_backend_does_not_take_names_the_backend_and_its_keys(tmp_path):
-    path = load_with(tmp_path, lambda r: r["phone"]["pixel4"].update(serial="10.20.0.34:5555"),
+    path = load_with(tmp_path, lambda r: r["phone"]["iphone8"].update(serial="10.20.0.35:5555"),
                      "example-lab.toml")
     assert error_of(path) == (
-        f"bench file {path}: phone.pixel4.serial: the agent backend takes no key 'serial'; "
+        f"bench file {path}: phone.iphone8.serial: the agent backend takes no key 'serial'; "
         "its keys: host, port, user, key, known_hosts (and every phone's: backend, ip, "
         "platform)")
+    path = load_with(tmp_path, lambda r: r["phone"]["pixel4"].update(host="10.20.0.34"),
+                     "example-lab.toml")
+    assert error_of(path) == (
+        f"bench file {path}: phone.pixel4.host: the adb backend takes no key 'host'; "
+        "its keys: serial, adb_port, recipes, locale, step_timeout (and every phone's: "
+        "backend, ip, platform)")
 
 
 def test_a_backend_key_is_validated_by_its_backend(tmp_path):
-    path = load_with(tmp_path, lambda r: r["phone"]["pixel4"].update(port="22"),
+    path = load_with(tmp_path, lambda r: r["phone"]["iphone8"].update(port="22"),
                      "example-lab.toml")
-    assert error_of(path) == (f"bench file {path}: phone.pixel4.port: must be int, not a "
+    assert error_of(path) == (f"bench file {path}: phone.iphone8.port: must be int, not a "
                               "string '22'")
-    path = load_with(tmp_path, lambda r: r["phone"]["pixel4"].pop("user"), "example-lab.toml")
-    assert error_of(path) == f"bench file {path}: phone.pixel4.user: missing (expected str)"
+    path = load_with(tmp_path, lambda r: r["phone"]["iphone8"].pop("user"), "example-lab.toml")
+    assert error_of(path) == f"bench file {path}: phone.iphone8.user: missing (expected str)"
+    path = load_with(tmp_path, lambda r: r["phone"]["pixel4"].update(adb_port="five"),
+                     "example-lab.toml")
+    assert error_of(path) == (f"bench file {path}: phone.pixel4.adb_port: 'five' is not a "
+                              "port number")
+    path = load_with(tmp_path, lambda r: r["phone"]["pixel4"].pop("serial"), "example-lab.toml")
+    assert error_of(path) == f"bench file {path}: phone.pixel4.serial: missing (expected str)"
 
 
 def test_every_registered_backend_declares_its_keys_parse_and_app():
@@ -78,10 +90,10 @@ def test_every_registered_backend_declares_its_keys_parse_and_app():
 
 def test_the_agent_backend_keeps_its_ssh_target_as_the_phones_options():
     b = bench.load(BENCHES / "example-lab.toml")
-    phone = b.phones["pixel4"]
+    phone = b.phones["iphone8"]
     assert phone.backend == "agent"
     assert (phone.options.host, phone.options.port, phone.options.user) == \
-        ("10.20.0.34", 22, "hil")
+        ("10.20.0.35", 22, "hil")
     app = make_app(phone)
     assert isinstance(app, AgentApp) and app.ssh.port == 22  # nothing connects before use
 
