@@ -214,6 +214,10 @@ class Section:
         missing (none given: it is required); one of `choices` when given."""
         return self._parser.value(self.table, key, self.where, kind, default, choices)
 
+    def address(self, key: str, default=...) -> str:
+        """A string that a simulated bench may leave as "sim" (filled in when it starts)."""
+        return self._parser.address(self.table, key, self.where, default)
+
     def path(self, key: str, default=...):
         """A path, relative to the bench file's folder, `~` expanded (or "sim")."""
         return self._parser.path_value(self.table, key, self.where, default)

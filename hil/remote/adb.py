@@ -86,9 +86,11 @@ class AdbOptions:
 
 def parse(section: Section) -> AdbOptions:
     """The phone's adb address, server port and recipe folder, validated."""
-    serial = section.value("serial", str)
+    serial = section.address("serial")
     port = section.table.get("adb_port", os.environ.get("ANDROID_ADB_SERVER_PORT", 5037))
-    if port != SIM:
+    if port == SIM:
+        section.address("adb_port")  # "sim" only on a simulated bench
+    else:
         try:
             port = int(port)
         except (TypeError, ValueError):
