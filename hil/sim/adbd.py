@@ -230,7 +230,8 @@ class AdbdDevice(Protocol):
         """A file's content, or None when there is no such file."""
 
     def write(self, path: str, data: bytes, mode: int, mtime: int) -> bool:
-        """Store a file (created or replaced); False when it cannot be written."""
+        """Store a file (created or replaced, parent directories made as adbd makes them for
+        a sync SEND); False when it cannot be written."""
 
 
 # ---------------------------------------------------------------------------------------------

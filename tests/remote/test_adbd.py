@@ -289,13 +289,28 @@ def test_offline_and_recovery(server):
         with pytest.raises(adbutils.AdbError) as err:
             d.shell2("echo down", timeout=5)
         assert time.monotonic() - t0 < 3
-        assert "offline" in str(err.value) or "not found" in str(err.value)
+        # adb 36 says "device offline"; were the server slower to see the close, the OPEN
+        # would reach the dead transport and fail the same way.
+        assert "device offline" in str(err.value) or "not found" in str(err.value)
         state = server.state(sim.serial)
         assert state in (None, "offline")
         sim.back_online()
         server.disconnect(sim.serial)
         server.connect(sim.serial, timeout=5)
         assert d.shell("echo back", timeout=5) == "back"
+
+
+def test_a_stalled_device_delays_but_stays_online(server):
+    with AdbdServer(DictDevice()) as sim:
+        server.connect(sim.serial)
+        d = server.client.device(sim.serial)
+        sim.stall(1.0)
+        t0 = time.monotonic()
+        # adbutils' shell timeout starts after the OPEN is acknowledged, so a device that
+        # holds the OPEN delays the call instead of timing it out.
+        assert d.shell("echo late", timeout=0.5) == "late"
+        assert 0.9 < time.monotonic() - t0 < 3
+        assert server.state(sim.serial) == "device"
 
 
 def test_the_server_dies_with_its_parent(tmp_path):
