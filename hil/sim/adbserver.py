@@ -218,7 +218,11 @@ class AdbServer:
         AdbServerError when the server cannot connect or the device stays in another state.
         """
         t0 = time.monotonic()
-        said = self.client.connect(serial, timeout=timeout)
+        try:
+            said = self.client.connect(serial, timeout=timeout)
+        except adbutils.AdbError as e:  # AdbTimeout when the device never completes CNXN
+            raise AdbServerError(f"adb connect {serial}: {e} (state now "
+                                 f"{self.state(serial) or 'not listed'})") from e
         if not said.startswith(("connected to", "already connected to")):
             raise AdbServerError(f"adb connect {serial}: {said}")
         state = None

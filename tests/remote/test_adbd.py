@@ -21,7 +21,7 @@ import pytest
 from fixtures.tools import cannot_run
 from hil.sim import adbd
 from hil.sim.adbd import AdbdServer, AdbProtocolError, SyncSession
-from hil.sim.adbserver import AdbServer, adb_binary
+from hil.sim.adbserver import AdbServer, AdbServerError, adb_binary
 
 MTIME = 1529419834  # 2018-06-19
 DJI = "/sdcard/DJI/dji.go.v4/FlightRecord"
@@ -298,6 +298,19 @@ def test_offline_and_recovery(server):
         server.disconnect(sim.serial)
         server.connect(sim.serial, timeout=5)
         assert d.shell("echo back", timeout=5) == "back"
+
+
+def test_connect_to_a_refusing_device_is_a_clear_error(server):
+    with AdbdServer(DictDevice()) as sim:
+        sim.go_offline()
+        with pytest.raises(AdbServerError, match=f"adb connect {sim.serial}: .*state now"):
+            server.connect(sim.serial, timeout=1)
+        server.disconnect(sim.serial)
+
+
+def test_adbd_listens_on_loopback_only():
+    with pytest.raises(ValueError, match="loopback only"):
+        AdbdServer(DictDevice(), host="0.0.0.0")
 
 
 def test_a_stalled_device_delays_but_stays_online(server):
