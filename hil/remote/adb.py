@@ -46,6 +46,7 @@ import logging
 import os
 import posixpath
 import re
+import socket
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -185,8 +186,17 @@ class AdbApp(App):
         self.client.wait_for(serial, state="device", timeout=self.options.step_timeout)
 
     def connect(self) -> None:
-        """Make sure the adb server has the phone (connecting a host:port phone)."""
+        """Make sure the adb server has the phone (connecting a host:port phone).
+
+        The server must be running: adbutils would otherwise start one itself, on the
+        default port with the user's HOME, whatever port the bench names."""
         serial = self.options.serial
+        try:
+            socket.create_connection(("127.0.0.1", int(self.options.adb_port)), 2).close()
+        except OSError as e:
+            raise AppError(f"phone {self.name}: no adb server answers on 127.0.0.1:"
+                           f"{self.options.adb_port} ({e}); start it with `adb -P "
+                           f"{self.options.adb_port} start-server`") from None
         known = {d.serial: d.state for d in self.client.list()}
         if known.get(serial) == "device":
             return
