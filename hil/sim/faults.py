@@ -7,6 +7,9 @@ traffic must end in an ERROR (its control fails), and none may pass.
 `control_traffic` is a bench condition, not a misbehaviour: every claim must see through
 it (claim "-", none fails), because the bench file names the bench host
 (`bench.host_addresses`); without that, K1 and G1 would count the exchange.
+The `adb_*` profiles (claim "!") break the Android phone's automation, not the app's
+privacy (hil/sim/android.py): no claim may fail on them; the harness must survive them or
+call the run inconclusive.
 """
 
 # name -> (the claim it must make fail, what the simulated bench does wrong)
@@ -29,4 +32,16 @@ FAULTS: dict[str, tuple[str, str]] = {
     "deaf_sniffer": ("*", "the gateway's capture loses every packet of the bench's devices"),
     "control_traffic": ("-", "the phone's agent sends the bench host (through the gateway) "
                              "a copy of every new photo and video: control traffic"),
+    "adb_toggle_ignored": ("!", "Android phone: tapping the diagnostics switch redraws the "
+                                "screen but the setting does not change"),
+    "adb_unknown_dialog": ("!", "Android phone: once the app was launched, a dialog no recipe "
+                                "knows (\"Rate DJI GO 4!\") covers every app screen"),
+    "adb_dump_fails": ("!", "Android phone: every uiautomator dump while the app is on screen "
+                            "says \"ERROR: could not get idle state.\" (exit 0)"),
+    "adb_app_crash": ("!", "Android phone: the app dies when it first sees its aircraft "
+                           "(\"keeps stopping\" dialog)"),
+    "adb_version_change": ("!", "Android phone: the app updates itself after the first "
+                                "force-stop following a launch (its versionName changes)"),
+    "adb_offline": ("!", "Android phone: adb goes offline when the app first sees its "
+                         "aircraft"),
 }

@@ -144,6 +144,10 @@ class Camera:
         return self.onboard.stop_video(time.monotonic(), self.time_scale)
 
 
+class NotLinked(Exception):
+    """The app does not show its aircraft connected (camera actions need it)."""
+
+
 class SimPhone:
     def __init__(self, name: str, ip: str, platform: str, behaviour: AppBehaviour,
                  gateway: SimGateway, air: Air, linked: Callable[[], bool],
@@ -160,6 +164,39 @@ class SimPhone:
         self.running = False
         self.lock = threading.Lock()
 
+    # -- what the app does, whichever front-end (SSH agent, Android model) asks ---------
+    # The caller holds self.lock.
+    def shows_linked(self) -> bool:
+        """The app shows its aircraft connected: it runs and the link is up."""
+        return self.running and self.linked()
+
+    def shown_firmware(self) -> str | None:
+        """The aircraft's firmware as the app shows it: only with the aircraft linked."""
+        return self.camera.firmware if self.shows_linked() and self.camera else None
+
+    def set_setting(self, name: str, on: bool) -> bool:
+        """Set one of the app's settings; False when the app has no such setting."""
+        if name not in self.settings:
+            return False
+        self.settings[name] = bool(on)
+        return True
+
+    def capture(self, args: list[str]):
+        """Take a photo (["photo"]) or start/stop a video (["video", "start"|"stop"]) on
+        the aircraft through the app: the new Media (None for a start, or a stop with no
+        video running). Raises NotLinked when the app does not show the aircraft."""
+        if not (self.shows_linked() and self.camera is not None):
+            raise NotLinked("the app does not show the aircraft connected")
+        return self.camera.act(args)
+
+    def user_action(self, action: str) -> bool:
+        """The user asks the app to "sync" or "share:N"; the behaviour model acts on it at
+        its next tick. False when the app is not running (nothing to ask)."""
+        if not self.running:
+            return False
+        self.actions.append(action)
+        return True
+
     # -- control agent ----------------------------------------------------------------
     def handle(self, line: str, stdin: bytes) -> tuple[int, bytes, bytes]:
         argv = shlex.split(line)
@@ -173,9 +210,9 @@ class SimPhone:
                 text = "".join(f"{k}={'on' if v else 'off'}\n" for k, v in self.settings.items())
                 return 0, text.encode(), b""
             if len(args) == 3 and args[0] == "set":
-                if args[1] not in self.settings or args[2] not in ("on", "off"):
+                if args[2] not in ("on", "off") or not self.set_setting(args[1],
+                                                                        args[2] == "on"):
                     return 2, b"", f"hil-app: cannot set {args[1]!r} to {args[2]!r}\n".encode()
-                self.settings[args[1]] = args[2] == "on"
                 return 0, b"", b""
             if args == ["launch"]:
                 self.running = True
@@ -186,16 +223,15 @@ class SimPhone:
             if args == ["status"]:
                 return 0, b"running\n" if self.running else b"closed\n", b""
             if args == ["linked"]:  # the app shows its aircraft connected
-                up = self.running and self.linked()
-                return 0, b"linked\n" if up else b"unlinked\n", b""
+                return 0, b"linked\n" if self.shows_linked() else b"unlinked\n", b""
             if args == ["firmware"]:  # as the app shows it: only with the aircraft linked
-                up = self.running and self.linked() and self.camera is not None
-                return 0, (self.camera.firmware + "\n").encode() if up else b"\n", b""
+                return 0, ((self.shown_firmware() or "") + "\n").encode(), b""
             if args == ["photo"] or (len(args) == 2 and args[0] == "video"
                                      and args[1] in ("start", "stop")):
-                if not (self.running and self.linked() and self.camera is not None):
-                    return 1, b"", b"hil-app: the app does not show the aircraft connected\n"
-                media = self.camera.act(args)
+                try:
+                    media = self.capture(args)
+                except NotLinked as e:
+                    return 1, b"", f"hil-app: {e}\n".encode()
                 if media is None:
                     return 0, b"", b""
                 return 0, (f"index={media.index} file={media.file_url} "
@@ -207,9 +243,8 @@ class SimPhone:
                 return 0, text.encode(), b""
             if args == ["sync"] or (len(args) == 2 and args[0] == "share"
                                     and args[1].isdigit()):
-                if not self.running:
+                if not self.user_action(":".join(args)):
                     return 1, b"", b"hil-app: the app is not running\n"
-                self.actions.append(":".join(args))
                 return 0, b"", b""
         return 2, b"", f"hil-app: unknown command {' '.join(args)!r}\n".encode()
 

@@ -78,8 +78,14 @@ def expected_grid(fault, bench="sim.toml"):
 
 
 def test_every_fault_profile_is_in_the_matrix():
-    assert set(EXPECTED) - {None} == set(FAULTS)
+    """Every claim fault profile is in the matrix; the `adb_*` ones (claim "!") break the
+    Android phone's automation, not a claim, and are tested in tests/sim/test_sim_android.py
+    (and by the adb backend's own tests)."""
+    assert set(EXPECTED) - {None} == {f for f, (claim, _) in FAULTS.items() if claim != "!"}
     for name, (claim, _) in FAULTS.items():
+        if claim == "!":
+            assert name.startswith("adb_"), name
+            continue
         assert (claim == "*" or EXPECTED[name] == {claim: "fail"}
                 or claim == "-" and EXPECTED[name] == {})
 
