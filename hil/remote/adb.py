@@ -102,6 +102,7 @@ def parse(section: Section) -> AdbOptions:
     bench_dir = section.folder
     if folder is None and (bench_dir / "recipes").is_dir():
         folder = bench_dir / "recipes"
+    folder = folder.resolve() if folder is not None else None  # a resolved copy lives elsewhere
     timeout = section.value("step_timeout", float, 20.0)
     if timeout <= 0:
         raise section.fail("step_timeout", "must be a positive number of seconds")
@@ -136,6 +137,7 @@ class AdbApp(App):
         self._synced: set[str] = set()
         self._seen: set[str] | None = None  # records present at the first look
         self.step = "start"
+        self._device = None
 
     # -- adb ----------------------------------------------------------------------------
     def _where(self) -> str:
@@ -160,8 +162,19 @@ class AdbApp(App):
                                f"reconnected once (disconnect and connect): {second}") \
                     from None
 
+    def device(self):
+        """The phone as an adbutils device, by its transport id (adbutils asks the server
+        its version before every command addressed by serial: 10 ms each, measured)."""
+        if self._device is None:
+            info = next((i for i in self.client.list(extended=True)
+                         if i.serial == self.options.serial), None)
+            tid = (info.tags or {}).get("transport_id") if info else None
+            self._device = self.client.device(transport_id=int(tid)) if tid else \
+                self.client.device(self.options.serial)
+        return self._device
+
     def _shell(self, cmd: str, timeout: float, binary: bool):
-        d = self.client.device(self.options.serial)
+        d = self.device()
         if binary:  # exec: raw bytes, as `adb exec-out` (screencap)
             c = d.open_transport()
             try:
@@ -177,6 +190,7 @@ class AdbApp(App):
         """Disconnect and connect a phone on host:port (never `reconnect offline`, which
         forgets network devices); a USB phone is only waited for."""
         serial = self.options.serial
+        self._device = None  # a new transport id
         if ":" in serial:
             try:
                 self.client.disconnect(serial)
@@ -200,6 +214,7 @@ class AdbApp(App):
         known = {d.serial: d.state for d in self.client.list()}
         if known.get(serial) == "device":
             return
+        self._device = None
         if ":" in serial:
             log.info("%s: connect", self._where())
             self.client.connect(serial, timeout=self.options.step_timeout)
@@ -273,23 +288,27 @@ class AdbApp(App):
 
     # -- screens ------------------------------------------------------------------------
     def dump(self, step: str | None = None) -> list[Node]:
-        """The screen now (dialogs not handled); AppError when it cannot be read."""
+        """The screen now (dialogs not handled); AppError when it cannot be read. The dump
+        is written to a fresh file and read back in the same command (one round trip)."""
         step = step or self.step
         last = None
         for flags in ("", "--compressed "):
-            rc, out = self.sh(f"rm -f {DUMP}; uiautomator dump {flags}{DUMP}", step)
-            if "ERROR" in out or rc != 0:
-                last = DumpError(out.strip().splitlines()[-1] if out.strip() else f"rc {rc}")
+            rc, out = self.sh(f"rm -f {DUMP}; uiautomator dump {flags}{DUMP} && cat {DUMP}",
+                              step)
+            at = out.find("<?xml")
+            if at < 0:
+                last = DumpError(out.strip().splitlines()[0] if out.strip() else
+                                 f"nothing (exit status {rc})")
                 continue
             try:
-                return uitree.parse(self._read(DUMP, step))
+                return uitree.parse(out[at:])
             except DumpError as e:
                 last = e
         raise AppError(f"phone {self.name}: {step}: cannot read the screen: {last}")
 
     def _read(self, path: str, step: str) -> bytes:
         try:
-            return self.client.device(self.options.serial).sync.read_bytes(path)
+            return self.device().sync.read_bytes(path)
         except (self._adbutils.AdbError, OSError) as e:
             raise AppError(f"phone {self.name}: {step}: cannot read {path}: {e}") from None
 
@@ -339,8 +358,8 @@ class AdbApp(App):
         while (e := self.entry("screens", chain[-1])).data["from"] != recipes.LAUNCH:
             chain.append(e.data["from"])
         backs = relaunched = 0
+        nodes = self.screen()
         while True:
-            nodes = self.screen()
             at = next((i for i, s in enumerate(chain) if self._on(nodes, s)), None)
             if at == 0:
                 return nodes
@@ -352,12 +371,12 @@ class AdbApp(App):
                                    f"{nxt.data['tap']} (the way to {nxt.name}) is not there; "
                                    f"the screen shows {describe(nodes)}")
                 self.tap(el)
-                self._until(lambda n, s=nxt.name: self._on(n, s), f"screen {nxt.name}")
+                nodes = self._until(lambda n, s=nxt.name: self._on(n, s), f"screen {nxt.name}")
                 continue
             if backs < 2:
                 backs += 1
                 self.sh(f"input keyevent {BACK}")
-                time.sleep(POLL)
+                nodes = self.screen()
                 continue
             if relaunched:
                 raise AppError(f"phone {self.name}: {self.step}: cannot find the way to "
@@ -366,6 +385,7 @@ class AdbApp(App):
             relaunched = 1
             self.close()
             self.launch()
+            nodes = self.screen()
 
     # -- settings -----------------------------------------------------------------------
     def settings(self) -> dict[str, bool]:
@@ -448,6 +468,10 @@ class AdbApp(App):
             raise AppError(f"phone {self.name}: {self.step}: the app is not running")
         nodes = self.goto(e.data["screen"])
         for i, st in enumerate(e.data["steps"]):
+            was = None
+            if st.changes is not None:
+                node = st.changes.fill(params).find(nodes)
+                was = node.get("text") if node is not None else None
             if st.tap is not None:
                 sel = st.tap.fill(params)
                 el = sel.find(nodes)
@@ -455,8 +479,8 @@ class AdbApp(App):
                     raise AppError(f"phone {self.name}: {self.step}, step {i + 1}: {sel} is "
                                    f"not on the screen; it shows {describe(nodes)}")
                 self.tap(el)
-            nodes = self._until(lambda n, st=st: _step_done(self, st, n, params),
-                                _step_what(st, params))
+            nodes = self._until(lambda n, st=st, was=was: _step_done(self, st, n, params, was),
+                                _step_what(st, params, was))
         if "result" not in e.data:
             return None
         sel, pattern = e.data["result"]
@@ -515,7 +539,7 @@ class AdbApp(App):
         folder, glob = posixpath.split(pattern)
         log.info("%s: sync list %s", self._where(), folder)
         try:
-            entries = self.client.device(self.options.serial).sync.list(folder)
+            entries = self.device().sync.list(folder)
         except (self._adbutils.AdbError, OSError) as e:
             raise AppError(f"phone {self.name}: {self.step}: cannot list {folder}: {e}") \
                 from None
@@ -540,16 +564,23 @@ def _value(node: Node, pattern: re.Pattern | None) -> str | None:
     return m.group(1) if m else None
 
 
-def _step_done(app: AdbApp, st: recipes.Step, nodes: list[Node], params: dict) -> bool:
+def _step_done(app: AdbApp, st: recipes.Step, nodes: list[Node], params: dict,
+               was: str | None) -> bool:
     if st.expect is not None and st.expect.fill(params).find(nodes) is None:
         return False
     if st.gone is not None and st.gone.fill(params).find(nodes) is not None:
         return False
+    if st.changes is not None:
+        node = st.changes.fill(params).find(nodes)
+        if node is None or node.get("text") == was:
+            return False
     return st.screen is None or app._on(nodes, st.screen)
 
 
-def _step_what(st: recipes.Step, params: dict) -> str:
+def _step_what(st: recipes.Step, params: dict, was: str | None = None) -> str:
     parts = []
+    if st.changes is not None:
+        parts.append(f"{st.changes.fill(params)} changed from {was!r}")
     if st.expect is not None:
         parts.append(f"{st.expect.fill(params)}")
     if st.gone is not None:

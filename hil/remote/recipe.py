@@ -38,12 +38,15 @@ class RecipeError(Exception):
 
 @dataclass(frozen=True)
 class Step:
-    """Tap `tap` (if any), then read the screen until `expect` shows / `gone` is gone."""
+    """Tap `tap` (if any), then read the screen until `expect` shows, `gone` is gone,
+    `changes` shows a text other than the one it had before the tap (a "last photo" label:
+    a stale one must not pass), and `screen` is the screen."""
 
     tap: Selector | None = None
     expect: Selector | None = None
     gone: Selector | None = None
     screen: str | None = None  # expect this screen's signature
+    changes: Selector | None = None
 
 
 @dataclass(frozen=True)
@@ -146,14 +149,13 @@ class _Reader:
     def step(self, v, where: str) -> Step:
         if not isinstance(v, dict):
             raise self.fail(where, "must be a table: { tap = SEL, expect = SEL } etc.")
-        self.only(v, where, ("tap", "expect", "gone", "screen"))
-        s = Step(tap=self.selector(v["tap"], f"{where}.tap") if "tap" in v else None,
-                 expect=self.selector(v["expect"], f"{where}.expect") if "expect" in v else None,
-                 gone=self.selector(v["gone"], f"{where}.gone") if "gone" in v else None,
-                 screen=self.str_(v, "screen", where, None))
-        if s.expect is None and s.gone is None and s.screen is None:
-            raise self.fail(where, "a step needs a read-back: expect, gone or screen "
-                                   "(a tap is never left unchecked)")
+        self.only(v, where, ("tap", "expect", "gone", "changes", "screen"))
+        sel = {k: self.selector(v[k], f"{where}.{k}") if k in v else None
+               for k in ("tap", "expect", "gone", "changes")}
+        s = Step(screen=self.str_(v, "screen", where, None), **sel)
+        if s.expect is None and s.gone is None and s.screen is None and s.changes is None:
+            raise self.fail(where, "a step needs a read-back: expect, gone, changes or "
+                                   "screen (a tap is never left unchecked)")
         return s
 
 

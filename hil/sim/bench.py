@@ -5,9 +5,13 @@
 - per aircraft: the aircraft and its controller, powered through their relay channels
   (button or switch, as the bench says), booting for the model's boot time scaled by
   `sim.time_scale`, speaking MAVLink 2 over UDP on loopback;
-- an SSH server playing the lab gateway (tcpdump, nft) and one per phone (the control
-  agent of the `agent` phone backend), with fresh host keys in a known_hosts file and a
-  fresh client key;
+- an SSH server playing the lab gateway (tcpdump, nft) and, per phone of the `agent`
+  backend, one playing its control agent, with fresh host keys in a known_hosts file and
+  a fresh client key;
+- per phone of the `adb` backend: a simulated Android phone running a model of GO 4's
+  screens (`hil.sim.android`) behind the device side of adb (`hil.sim.adbd`) on a loopback
+  port, joined by `adb connect` to a private real adb server (`hil.sim.adbserver`) that
+  the production adb backend then talks to, as to a lab's;
 - the phones' app behaviour model, whose packets reach the gateway's captures.
 
 It returns the *resolved* bench: the same bench with every "sim" placeholder replaced by
@@ -32,9 +36,13 @@ import tomli_w
 from hil import bench as benchmod
 from hil.bench import SIM as SIM_VALUE
 from hil.bench import Bench
+from hil.kinds import Unavailable
 from hil.lock import lock_path
 from hil.power.record import PowerRecord
+from hil.sim.adbd import AdbdServer
+from hil.sim.adbserver import AdbServer, adb_binary
 from hil.sim.aircraft import SimAircraft
+from hil.sim.android import SimAndroid
 from hil.sim.app import FLIGHTLOG, AppBehaviour, MediaItem
 from hil.sim.devantech import DevantechSimulator
 from hil.sim.faults import FAULTS
@@ -53,8 +61,10 @@ log = logging.getLogger("hil.sim")
 SIMULATORS = {"numato": NumatoSimulator, "lcus": LcusSimulator,
               "kmtronic": KmtronicSimulator, "devantech": DevantechSimulator}
 CONTROLLER_BOOT = 5.0  # seconds, real; scaled like the aircraft's
+PHOTO_OVER_NOMINAL = 1.25
 SSH_USER = "hil"
 AGENT = "agent"  # the phone backend whose agent the simulated phones run
+ADB = "adb"  # the phone backend of the simulated Android phones
 
 
 def _free_udp_port() -> int:
@@ -69,10 +79,13 @@ class SimBench:
         if template.kind != "sim":
             raise ValueError(f"bench file {template.path} has no [sim] table: not a sim bench")
         for p in template.phones.values():
-            if p.backend != AGENT:
+            if p.backend not in (AGENT, ADB):
                 raise ValueError(f"bench file {template.path}: phone.{p.name}.backend: the "
-                                 f"simulated bench plays {AGENT!r} phones only, not "
+                                 f"simulated bench plays {AGENT!r} and {ADB!r} phones, not "
                                  f"{p.backend!r}")
+            if p.backend == ADB and p.platform != "android":
+                raise ValueError(f"bench file {template.path}: phone.{p.name}: an adb phone "
+                                 f"is an Android phone, not {p.platform!r}")
         self.template = template
         self.faults = tuple(template.sim.faults if faults is None else faults)
         for f in self.faults:
@@ -88,6 +101,9 @@ class SimBench:
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
         self.servers: list[SimSshServer] = []
+        self.androids: dict[str, SimAndroid] = {}  # adb phones, by name
+        self.adbds: dict[str, AdbdServer] = {}
+        self.adb_server: AdbServer | None = None
         self.aircraft: dict[str, SimAircraft] = {}
         self.inputs: dict[int, SimPowerInput] = {}
         self.phones: dict[str, SimPhone] = {}
@@ -132,7 +148,10 @@ class SimBench:
             self.inputs[a.controller.relay] = ctl
             port = _free_udp_port()
             ac_in = self.inputs[a.power.relay]
-            onboard = Onboard(records_logs="no_local_log" not in self.faults)
+            # photos a little over the model's nominal size (which stands in for a photo
+            # nobody could measure: a lower bound, and on a real aircraft it is one)
+            onboard = Onboard(photo_size=int(a.model.photo.size * PHOTO_OVER_NOMINAL),
+                              records_logs="no_local_log" not in self.faults)
             self.onboard[name] = onboard
             self._booted[name] = False
             sim = SimAircraft(port, a.firmware,
@@ -177,6 +196,9 @@ class SimBench:
                              (lambda: ((), None)), camera=camera,
                              bench_host=next(iter(t.host_addresses), None))
             self.phones[pname] = phone
+            if p.backend == ADB:
+                self._android(pname, p, phone, paired, raw["phone"][pname])
+                continue
             hk = paramiko.ECDSAKey.generate()
             srv = SimSshServer(f"phone-{pname}", hk, SSH_USER, client_key, phone.handle).start()
             self.servers.append(srv)
@@ -197,12 +219,38 @@ class SimBench:
                  self.relay.url, self.servers[0].port, ", ".join(self.faults) or "none")
         return resolved
 
+    def _android(self, name, p, phone: SimPhone, paired, raw: dict) -> None:
+        """The phone as adb sees it, joined to this bench's own adb server."""
+        if self.adb_server is None:
+            if adb_binary() is None:
+                raise Unavailable(f"bench file {self.template.path}: phone {name} is on adb, "
+                                  "and this machine has no adb binary (pip install adbutils "
+                                  "brings one; or apt-get install adb)")
+            self.adb_server = AdbServer().start()
+        adbd = AdbdServer(None)
+        android = SimAndroid(phone, phone.behaviour.version, frozenset(self.faults),
+                             aircraft_name=paired[0].model.name if paired else "Aircraft",
+                             on_offline=adbd.go_offline)
+        adbd.device = android
+        adbd.start()
+        self.androids[name], self.adbds[name] = android, adbd
+        self.adb_server.connect(adbd.serial)
+        raw.update(serial=adbd.serial, adb_port=self.adb_server.port)
+        if p.options.recipes is not None:  # beside the template, not the resolved file
+            raw["recipes"] = str(p.options.recipes)
+        log.info("simulated Android phone %s: adb serial %s on the adb server at "
+                 "127.0.0.1:%d", name, adbd.serial, self.adb_server.port)
+
     def stop(self) -> list[str]:
         """Take every device down; return what was left behind (nothing: the simulator
-        only runs threads and sockets of this process)."""
+        only runs threads, sockets and an adb server child of this process)."""
         self._stop.set()
         for th in self._threads:
             th.join(timeout=2)
+        for adbd in self.adbds.values():
+            adbd.stop()
+        if self.adb_server is not None:
+            self.adb_server.stop()
         for s in self.servers:
             s.stop()
         for a in self.aircraft.values():
@@ -271,6 +319,8 @@ class SimBench:
     def _world_loop(self) -> None:
         while not self._stop.is_set():
             self._aircraft_tick(time.time())
+            for android in self.androids.values():
+                android.poll()  # what the app notices by itself (a crash, a lost link)
             for phone in self.phones.values():
                 # each phone reads the clock itself: building another phone's upload
                 # takes a while, and a request must never be stamped before its cause
