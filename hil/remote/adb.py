@@ -52,8 +52,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from hil.bench import SIM, PhoneConfig, Section
+from hil.remote import adbshell, uitree
 from hil.remote import recipe as recipes
-from hil.remote import uitree
 from hil.remote.phone import (
     MEDIA,
     RECORDS,
@@ -138,6 +138,7 @@ class AdbApp(App):
         self._seen: set[str] | None = None  # records present at the first look
         self.step = "start"
         self._device = None
+        self._transport = ""
 
     # -- adb ----------------------------------------------------------------------------
     def _where(self) -> str:
@@ -164,27 +165,24 @@ class AdbApp(App):
 
     def device(self):
         """The phone as an adbutils device, by its transport id (adbutils asks the server
-        its version before every command addressed by serial: 10 ms each, measured)."""
+        its version before every command addressed by serial)."""
         if self._device is None:
             info = next((i for i in self.client.list(extended=True)
                          if i.serial == self.options.serial), None)
             tid = (info.tags or {}).get("transport_id") if info else None
             self._device = self.client.device(transport_id=int(tid)) if tid else \
                 self.client.device(self.options.serial)
+            self._transport = adbshell.transport(int(tid) if tid else None,
+                                                 self.options.serial)
         return self._device
 
     def _shell(self, cmd: str, timeout: float, binary: bool):
-        d = self.device()
+        self.device()
+        port = int(self.options.adb_port)
         if binary:  # exec: raw bytes, as `adb exec-out` (screencap)
-            c = d.open_transport()
-            try:
-                c.send_command("exec:" + cmd)
-                c.check_okay()
-                return 0, c.read_until_close(encoding=None)
-            finally:
-                c.close()
-        ret = d.shell2(cmd, timeout=timeout, v2=True)
-        return ret.returncode, ret.output
+            return 0, adbshell.exec_out(port, self._transport, cmd, timeout)
+        rc, out, err = adbshell.run(port, self._transport, cmd, timeout)
+        return rc, (out + err).decode("utf-8", "replace")
 
     def reconnect(self) -> None:
         """Disconnect and connect a phone on host:port (never `reconnect offline`, which
