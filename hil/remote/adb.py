@@ -139,6 +139,7 @@ class AdbApp(App):
         self.step = "start"
         self._device = None
         self._transport = ""
+        self._launched = False  # launched by the harness, not closed since
 
     # -- adb ----------------------------------------------------------------------------
     def _where(self) -> str:
@@ -230,7 +231,14 @@ class AdbApp(App):
         return m.group(1) if m and m.group(1) != "null" else None
 
     def running(self) -> bool:
+        """Whether the app's process runs. An app the harness launched that stopped by
+        itself is an AppError (a crash dialog on screen says so), never a quiet False."""
         rc, _ = self.sh(f"pidof {self.package}", "check the app runs")
+        if rc != 0 and self._launched:
+            self._launched = False
+            self.screen()  # a dialog the recipe marks as an error raises here
+            raise AppError(f"phone {self.name}: the app stopped by itself during "
+                           f"{self.step}")
         return rc == 0
 
     def launch(self) -> None:
@@ -249,9 +257,11 @@ class AdbApp(App):
                     f"the app's first screen ({self._launch_screen()})")
         if not self.running():
             raise AppError(f"phone {self.name}: the app is not running after launch")
+        self._launched = True
 
     def close(self) -> None:
         self.step = "close the app"
+        self._launched = False
         self.sh(f"am force-stop {self.package}")
 
     # -- the recipe -------------------------------------------------------------------
@@ -458,8 +468,9 @@ class AdbApp(App):
         return _value(node, e.data["pattern"]) if node is not None else None
 
     # -- actions ----------------------------------------------------------------------
-    def act(self, action: str, **params) -> str | None:
-        """Run an action of the recipe; its result's value, if it has one."""
+    def act(self, action: str, **params) -> tuple[str, str] | None:
+        """Run an action of the recipe; its result (the value its pattern reads, and the
+        node's whole text), if it has one."""
         self.step = action.replace("_", " ") + (f" {params}" if params else "")
         e = self.entry("actions", action)
         if not self.running():
@@ -486,7 +497,7 @@ class AdbApp(App):
         value = _value(node, pattern) if node is not None else None
         if value is None:
             raise AppError(f"phone {self.name}: {self.step}: its result {sel} did not show")
-        return value
+        return value, node.get("text")
 
     def sync(self) -> None:
         self.act("sync")
@@ -504,13 +515,14 @@ class AdbApp(App):
             return None
         return self._media(self.act("video_stop"), "video")
 
-    def _media(self, value: str | None, what: str) -> dict:
+    def _media(self, result: tuple[str, str] | None, what: str) -> dict:
+        value, text = result or (None, None)
         try:
             index = int(re.sub(r"\D", "", value or ""))
         except ValueError:
             raise AppError(f"phone {self.name}: the {what} taken has no number the recipe "
-                           f"could read ({value!r})") from None
-        return {"index": index, "file": value, "size": None}  # the phone holds no original
+                           f"could read ({text!r})") from None
+        return {"index": index, "file": text, "size": None}  # the phone holds no original
 
     # -- files --------------------------------------------------------------------------
     def records(self) -> list[dict]:
