@@ -2,6 +2,7 @@
 at all. Every claim passes, or is judged in part / skipped, and says so."""
 
 import json
+import re
 import subprocess
 import sys
 
@@ -28,7 +29,19 @@ def test_app_link_every_claim_passes_and_k2_says_what_it_did_not_judge(tmp_path)
         "aircraft part not judged: the aircraft link `app` (the app on pixel-spark) cannot "
         "list onboard logs")
     assert {e["firmware"] for e in ev.values()} == {"01.00.0900"}  # as the app shows it
-    assert "sizes: as the app on pixel-spark reports them" in ev["K1"]["verdict"]["reasons"]
+    # the Android phone is on adb: its app keeps no originals, so nobody measured the
+    # photos, and the model's nominal photo size stands in (a lower bound), said so
+    assert ("sizes: nominal 1476096 B: a 3968x2976 JPEG at 1 bit per pixel (12 MP stills, "
+            "DJI Spark specifications)") in ev["K1"]["verdict"]["reasons"]
+    # every step went through the real adb server to the simulated phone, and is logged
+    adb = re.findall(r"hil\.adb: adb server 127\.0\.0\.1:(\d+) -> 127\.0\.0\.1:(\d+): "
+                     r"(shell|sync list) (.*)", res.stdout)
+    assert len({(server, phone) for server, phone, _, _ in adb}) == 1
+    commands = [" ".join(c.split()[:2]) for _, _, _, c in adb]
+    for seen in ("dumpsys package", "am start", "am force-stop", "pidof dji.go.v4",
+                 "input tap", "/sdcard/DJI/dji.go.v4/FlightRecord"):
+        assert any(c.startswith(seen) for c in commands), seen
+    assert sum("uiautomator dump" in c for _, _, _, c in adb) > 50
 
 
 def test_no_link_readiness_is_an_assumption_and_said(tmp_path):
