@@ -153,6 +153,7 @@ def _phone_dump(args) -> int:
 
 def _sim(args) -> int:
     import logging
+    import shutil
     import signal
     import threading
 
@@ -170,9 +171,19 @@ def _sim(args) -> int:
     for sig in (signal.SIGINT, signal.SIGTERM):  # SIGINT too: a background job ignores it
         signal.signal(sig, lambda *_: stop.set())
     try:
+        adb = [p for p in resolved.phones.values() if p.backend == "adb"]
+        binary = "adb"
+        if adb and not shutil.which("adb"):  # the one in the adbutils wheel
+            from hil.sim.adbserver import adb_binary
+            binary = adb_binary() or "adb"
+        phones = "".join(f"#   phone {p.name}: ANDROID_ADB_SERVER_PORT={p.options.adb_port} "
+                         f"{binary} -s {p.options.serial} shell pidof dji.go.v4\n"
+                         for p in adb)
         print(f"# simulated bench {resolved.name} is up; use it with:\n"
               f"#   pytest --bench {sim.resolved_path}\n"
-              f"# Ctrl-C stops it.\n")
+              + (f"# its Android phones, on the bench's own adb server (any adb client):\n"
+                 f"{phones}" if adb else "")
+              + "# Ctrl-C stops it.\n")
         print(sim.resolved_path.read_text(), flush=True)
         while not stop.wait(0.5):
             pass
