@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 import struct
 import subprocess
+import sys
 import threading
 
 import pytest
@@ -251,3 +252,37 @@ def test_a_bench_without_its_adb_server_says_how_to_start_it(tmp_path):
     with pytest.raises(AppError, match=r"no adb server answers on 127.0.0.1:1 .*start it with "
                                        r"`adb -P 1 start-server`"):
         p.version()
+
+
+def test_hil_sim_prints_each_phones_adb_line_and_hil_phone_dump_records_a_screen(
+        served_bench, tmp_path):
+    if adb_binary() is None:
+        cannot_run("needs an adb binary (the adbutils wheel brings one)")
+    bench = served_bench(ROOT / "benches" / "sim-dji.toml")
+    text = bench.read_text()
+    assert 'backend = "adb"' in text and 'serial = "127.0.0.1:' in text
+    from hil import bench as benchmod
+
+    phone = benchmod.load(bench).phones["pixel-spark"]
+    env = {"ANDROID_ADB_SERVER_PORT": str(phone.options.adb_port), "HOME": str(tmp_path),
+           "PATH": "/usr/bin:/bin"}
+    adb = [adb_binary(), "-s", phone.options.serial, "shell"]
+    start = subprocess.run(adb + ["am", "start", "-n", "dji.go.v4/dji.pilot.main.activity."
+                                  "DJILauncherActivity"], env=env, capture_output=True,
+                           text=True, timeout=30)
+    assert "Starting: Intent" in start.stdout, start
+    res = subprocess.run([sys.executable, "-m", "hil.cli", "phone", "dump", "pixel-spark",
+                          "--bench", str(bench), "--out", str(tmp_path / "dumps")],
+                         cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert res.returncode == 0, res.stderr
+    assert "app version: 4.3.36+sim; running: True" in res.stdout
+    assert "screens matched: home; dialogs: none" in res.stdout
+    assert "id='dji.go.v4:id/main_device_more'" in res.stdout
+    files = {p.suffix: p for p in (tmp_path / "dumps").iterdir()}
+    assert set(files) == {".xml", ".png"}
+    assert files[".xml"].read_bytes().startswith(b"<?xml")
+    assert files[".png"].read_bytes().startswith(b"\x89PNG")
+    template = subprocess.run([sys.executable, "-m", "hil.cli", "phone", "dump", "pixel-spark",
+                               "--bench", str(ROOT / "benches" / "sim-dji.toml")], cwd=ROOT,
+                              capture_output=True, text=True, timeout=60)
+    assert template.returncode == 2 and "start it with `hil sim" in template.stderr
