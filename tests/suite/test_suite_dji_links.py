@@ -80,3 +80,22 @@ def test_firmware_is_declared_only_for_aircraft_nothing_reads(tmp_path):
                               "no:cacheprovider", "--collect-only", "-q", "--firmware", bad],
                              cwd=ROOT, capture_output=True, text=True, timeout=120)
         assert res.returncode == 4 and f"--firmware {bad}: {said}" in res.stderr, res.stderr
+
+
+def test_an_app_version_without_a_recipe_skips_what_needs_the_ui(tmp_path):
+    import tomllib
+
+    import tomli_w
+
+    raw = tomllib.loads((ROOT / "benches" / "sim-dji.toml").read_text())
+    (tmp_path / "no-recipes").mkdir()
+    raw["phone"]["pixel-spark"]["recipes"] = str(tmp_path / "no-recipes")
+    bench = tmp_path / "sim-dji-no-recipe.toml"
+    bench.write_text(tomli_w.dumps(raw))
+    res, ev = run_spark(bench, tmp_path / "a", "-rs")
+    assert res.returncode == 0 and "9 skipped" in res.stdout.splitlines()[-1], \
+        res.stdout[-3000:]
+    assert res.stdout.count(
+        "phone pixel-spark: no UI recipe for dji.go.v4 4.3.36+sim (locale en); recipes: "
+        "public-en.toml (no versions: a template); record one with `hil phone dump`") == 9
+    assert ev == {}  # nothing judged
