@@ -210,14 +210,15 @@ class AdbApp(App):
             raise AppError(f"phone {self.name}: no adb server answers on 127.0.0.1:"
                            f"{self.options.adb_port} ({e}); start it with `adb -P "
                            f"{self.options.adb_port} start-server`") from None
-        known = {d.serial: d.state for d in self.client.list()}
-        if known.get(serial) == "device":
-            return
-        self._device = None
-        if ":" in serial:
-            log.info("%s: connect", self._where())
-            self.client.connect(serial, timeout=self.options.step_timeout)
+        known: dict[str, str] = {}
         try:
+            known = {d.serial: d.state for d in self.client.list()}
+            if known.get(serial) == "device":
+                return
+            self._device = None
+            if ":" in serial:
+                log.info("%s: connect", self._where())
+                self.client.connect(serial, timeout=self.options.step_timeout)
             self.client.wait_for(serial, state="device", timeout=self.options.step_timeout)
         except self._adbutils.AdbError as e:
             raise AppError(f"phone {self.name}: not on adb at {self._where()} "

@@ -286,3 +286,11 @@ def test_hil_sim_prints_each_phones_adb_line_and_hil_phone_dump_records_a_screen
                                "--bench", str(ROOT / "benches" / "sim-dji.toml")], cwd=ROOT,
                               capture_output=True, text=True, timeout=60)
     assert template.returncode == 2 and "start it with `hil sim" in template.stderr
+
+
+def test_a_phone_not_on_the_adb_server_is_an_error_naming_it(server):
+    app = AdbApp("pixel-t", AdbOptions("127.0.0.1:1", server.port, RECIPES, "en", 1.0, ROOT))
+    with pytest.raises(AppError) as e:
+        app.version()
+    assert str(e.value).startswith(f"phone pixel-t: not on adb at adb server 127.0.0.1:"
+                                   f"{server.port} -> 127.0.0.1:1 (not listed): ")
