@@ -8,8 +8,13 @@ import sys
 
 from sim_runs import ROOT, sim_template
 
+from fixtures.tools import cannot_run
+from hil.sim.adbserver import adb_binary
+
 
 def run_spark(bench, tmp_path, *args):
+    if "sim-dji" in bench.name and adb_binary() is None:  # its Android phones are on adb
+        cannot_run("needs an adb binary (the adbutils wheel brings one; or apt-get install adb)")
     res = subprocess.run([sys.executable, "-m", "pytest", "claims", "-p", "no:cacheprovider",
                           "-m", "spark", "--bench", str(bench), f"--artifacts={tmp_path}",
                           *args],
