@@ -3,6 +3,11 @@
   hil check BENCH             validate a bench file and print what it describes, with
                               every UI recipe entry its adb phones may use that is not
                               yet verified on a real phone
+  hil doctor --bench BENCH [--json PATH] [--artifacts DIR]
+                              a live check of every device the bench names before a run
+                              (lock, relay read-back, gateway SSH/tcpdump/nft/disk/clock,
+                              phones, aircraft links, local disk); changes nothing it does
+                              not restore, powers nothing; exit 1 when a check FAILed
   hil sim [BENCH] [--fault F] start a simulated bench and serve it until Ctrl-C,
                               printing the resolved bench file to use with --bench
   hil power on|off|cycle|status [TARGET] --bench BENCH
@@ -75,6 +80,31 @@ def _check(args) -> int:
     for line in _recipe_lines(b):
         print(line)
     return 0
+
+
+def _doctor(args) -> int:
+    import time
+
+    from hil import bench as benchmod
+    from hil import doctor
+
+    bench = benchmod.load(args.bench)
+    if bench.kind != "real":
+        raise benchmod.BenchError(
+            f"bench file {bench.path} is a {bench.kind} bench: start it with `hil sim "
+            f"{bench.path}` and pass the resolved bench file it prints")
+    print(f"doctor: bench {bench.name} ({bench.path})", flush=True)
+    start = time.monotonic()
+    checks = doctor.run(bench, say=lambda line: print(line, flush=True),
+                        artifacts=Path(args.artifacts))
+    failed = [c for c in checks if c.status == doctor.FAIL]
+    print(f"doctor: {len(checks)} checks in {time.monotonic() - start:.1f} s: "
+          f"{sum(c.status == doctor.OK for c in checks)} ok, {len(failed)} FAIL, "
+          f"{sum(c.status == doctor.SKIP for c in checks)} skip")
+    if args.json:
+        Path(args.json).write_text(doctor.to_json(checks))
+        print(f"written: {args.json}")
+    return 1 if failed else 0
 
 
 def _recipe_lines(b) -> list[str]:
@@ -252,6 +282,12 @@ def main(argv: list[str] | None = None) -> int:
     c = sub.add_parser("check", help="validate a bench file")
     c.add_argument("bench", type=Path)
     c.set_defaults(fn=_check)
+    d = sub.add_parser("doctor", help="check every device of a bench, live, before a run")
+    d.add_argument("--bench", type=Path, required=True)
+    d.add_argument("--json", metavar="PATH", help="also write the checks as a JSON list")
+    d.add_argument("--artifacts", default="artifacts",
+                   help="the artifacts folder whose free space is checked (default: artifacts)")
+    d.set_defaults(fn=_doctor)
     s = sub.add_parser("sim", help="serve a simulated bench until Ctrl-C")
     s.add_argument("bench", type=Path, nargs="?", default=DEFAULT_BENCH)
     s.add_argument("--fault", action="append", help="fault profile (repeatable)")

@@ -2,7 +2,10 @@
 
 It answers the command lines a real gateway gets over SSH (`date`, `printenv`, `mkdir -p`,
 `tee`, `nohup tcpdump ... & echo $!`, `kill`, `cat` (also `/proc/PID/cmdline`), `tail -c`,
-`sha256sum`, `nft`, `rm -f`), serves its files over SFTP (`SimGatewaySftp`, for an SSH
+`sha256sum`, `nft`, `rm -f`; and for `hil doctor`: `df -Pk`, `stat -c %s`, `rmdir`,
+`timeout N tcpdump ...` (a capture of N real seconds in the foreground, as coreutils'
+`timeout` runs it: exit status 124, tcpdump's own report on stderr), `nft add table` of a
+table of any name), serves its files over SFTP (`SimGatewaySftp`, for an SSH
 server that offers the handler's `ssh_subsystems()`), and holds the two things the rest of
 the simulated bench asks it: which phones' uplinks are cut (the harness's per-phone nft
 tables `inet hil_<ip>` with their cut rules) and where to write the packets phones send (the
@@ -43,7 +46,7 @@ class _Capture:
     pid: int
     iface: str
     path: Path
-    log: Path
+    log: Path | None  # None: a foreground capture (`timeout N tcpdump`), stats on stderr
     host: str | None
     argv: list[str]
     file: BinaryIO
@@ -59,6 +62,7 @@ class SimGateway:
         self.lan_interface = lan_interface
         self.lock = threading.RLock()
         self.tables: dict[str, bool] = {}  # phone ip -> its table (inet hil_<ip>) cuts it
+        self.other_tables: set[str] = set()  # empty tables of other names (`nft add table`)
         self.captures: dict[int, _Capture] = {}
         self.cut_effective = cut_effective  # fault knob (cut_ineffective): cuts drop nothing
         self.deaf = False  # fault knob (deaf_sniffer): captures record nothing
@@ -98,6 +102,8 @@ class SimGateway:
             return OK
         if argv[0] == "nohup" and argv[-3:] == ["&", "echo", "$!"]:
             return self._background(argv[1:-3])
+        if argv[0] == "timeout":  # sleeps without the lock: other sessions go on meanwhile
+            return self._timeout(argv[1:])
         cmd = getattr(self, "_cmd_" + argv[0].replace("-", "_"), None)
         if cmd is None:
             return _err(127, f"sh: 1: {argv[0]}: not found")
@@ -167,6 +173,38 @@ class SimGateway:
             out += f"{hashlib.sha256(p.read_bytes()).hexdigest()}  {a}\n".encode()
         return 0, out, b""
 
+    def _cmd_df(self, args, stdin):
+        if len(args) != 2 or args[0] != "-Pk":
+            return _err(1, f"df: sim supports df -Pk PATH, got {args}")
+        p = self._path(args[1])
+        if not p.exists():
+            return _err(1, f"df: {args[1]}: No such file or directory")
+        st = os.statvfs(p)
+        total, avail = st.f_blocks * st.f_frsize // 1024, st.f_bavail * st.f_frsize // 1024
+        used = total - st.f_bfree * st.f_frsize // 1024
+        cap = f"{-(-used * 100 // max(used + avail, 1))}%"
+        return 0, (f"Filesystem     1024-blocks      Used Available Capacity Mounted on\n"
+                   f"/dev/sim       {total:>11} {used:>9} {avail:>9} {cap:>8} /\n").encode(), b""
+
+    def _cmd_stat(self, args, stdin):
+        if len(args) != 3 or args[:2] != ["-c", "%s"]:
+            return _err(1, f"stat: sim supports stat -c %s PATH, got {args}")
+        p = self._path(args[2])
+        if not p.exists():
+            return _err(1, f"stat: cannot statx '{args[2]}': No such file or directory")
+        return 0, f"{p.stat().st_size}\n".encode(), b""
+
+    def _cmd_rmdir(self, args, stdin):
+        for a in args:
+            p = self._path(a)
+            try:
+                p.rmdir()
+            except FileNotFoundError:
+                return _err(1, f"rmdir: failed to remove '{a}': No such file or directory")
+            except OSError:
+                return _err(1, f"rmdir: failed to remove '{a}': Directory not empty")
+        return OK
+
     def _cmd_rm(self, args, stdin):
         for a in args:
             if a != "-f":
@@ -199,7 +237,43 @@ class SimGateway:
         with self.lock:
             return self._tcpdump(cmd[1:], self._path(redir[1]))
 
+    def _timeout(self, argv: list[str]) -> tuple[int, bytes, bytes]:
+        """`timeout N tcpdump ARGS`: capture for N seconds, then stop it as SIGTERM does."""
+        try:
+            seconds = float(argv[0])
+        except (IndexError, ValueError):
+            return _err(125, f"timeout: invalid time interval {argv[:1]}")
+        if argv[1:2] != ["tcpdump"]:
+            return _err(127, f"sim gateway: cannot run {' '.join(argv[1:])!r} under timeout")
+        with self.lock:
+            started = self._open_capture(argv[2:], None)
+        if not isinstance(started, _Capture):
+            return started
+        time.sleep(seconds)
+        with self.lock:
+            stats = self._end_capture(started.pid)
+        return 124, b"", (self._listening(started.iface) + stats).encode()
+
+    @staticmethod
+    def _listening(iface: str) -> str:
+        return (f"tcpdump: listening on {iface}, link-type EN10MB (Ethernet), snapshot "
+                "length 262144 bytes\n")
+
     def _tcpdump(self, args: list[str], log: Path) -> tuple[int, bytes, bytes]:
+        """`nohup tcpdump ARGS > LOG 2>&1 &`: the shell prints the pid at once."""
+        log.parent.mkdir(parents=True, exist_ok=True)
+        started = self._open_capture(args, log)
+        if isinstance(started, _Capture):
+            log.write_text(self._listening(started.iface))
+            return 0, f"{started.pid}\n".encode(), b""
+        if isinstance(started, int):  # tcpdump starts, then dies: its error is in the log
+            return 0, f"{started}\n".encode(), b""
+        return started
+
+    def _open_capture(self, args: list[str], log: Path | None):
+        """A running capture; an error reply for arguments the sim does not take; or, for
+        an interface the gateway does not have, the pid of a tcpdump that died at once
+        (its error written to `log`, or returned as the reply without one)."""
         iface = path = None
         i = 0
         flags = {"-U", "-n", "--immediate-mode"}
@@ -223,28 +297,37 @@ class SimGateway:
                            f" got {args}")
         pid = self._next_pid
         self._next_pid += 1
-        log.parent.mkdir(parents=True, exist_ok=True)
         if iface != self.lan_interface:
-            log.write_text(f"tcpdump: {iface}: No such device exists\n")
-            return 0, f"{pid}\n".encode(), b""  # the shell prints the pid; tcpdump then dies
+            msg = f"tcpdump: {iface}: No such device exists\n"
+            if log is None:
+                return _err(1, msg)
+            log.write_text(msg)
+            return pid
         p = self._path(path)
-        p.parent.mkdir(parents=True, exist_ok=True)
+        if not p.parent.is_dir():  # tcpdump does not make folders
+            msg = f"tcpdump: {path}: No such file or directory\n"
+            if log is None:
+                return _err(1, msg)
+            log.write_text(msg)
+            return pid
         f = open(p, "wb")
         host = (m.group(1) or m.group(2)) if m else None
         cap = _Capture(pid, iface, p, log, host, ["tcpdump", *args], f, PcapWriter(f))
         cap.writer.flush()
         self.captures[pid] = cap
-        log.write_text(f"tcpdump: listening on {iface}, link-type EN10MB (Ethernet), "
-                       "snapshot length 262144 bytes\n")
-        return 0, f"{pid}\n".encode(), b""
+        return cap
 
-    def _end_capture(self, pid: int) -> None:
+    def _end_capture(self, pid: int) -> str:
+        """Stop a capture; tcpdump's closing report (also appended to its log)."""
         cap = self.captures.pop(pid)
         cap.writer.flush()
         cap.file.close()
-        with open(cap.log, "a") as f:
-            f.write(f"{cap.packets} packets captured\n{cap.packets} packets received by "
-                    "filter\n0 packets dropped by kernel\n")
+        stats = (f"{cap.packets} packets captured\n{cap.packets} packets received by "
+                 "filter\n0 packets dropped by kernel\n")
+        if cap.log is not None:
+            with open(cap.log, "a") as f:
+                f.write(stats)
+        return stats
 
     # -- nftables ---------------------------------------------------------------------
     # The harness's per-phone tables: `nft -f -` with its atomic (re)definition script,
@@ -264,8 +347,19 @@ class SimGateway:
             self.tables[ip] = f"ip saddr {ip} drop" in body and f"ip daddr {ip} drop" in body
             return OK
         if args == ["list", "tables"]:
-            return 0, "".join(f"table inet {_table_name(ip)}\n"
-                              for ip in sorted(self.tables)).encode(), b""
+            names = sorted([*map(_table_name, self.tables), *self.other_tables])
+            return 0, "".join(f"table inet {n}\n" for n in names).encode(), b""
+        if len(args) == 4 and args[:3] == ["add", "table", "inet"]:
+            if _table_ip(args[3]) is not None:
+                return _err(1, "sim gateway: a harness table is defined with nft -f -")
+            self.other_tables.add(args[3])  # adding a table that exists is no error
+            return OK
+        if len(args) == 4 and args[3] in self.other_tables and args[:3] in (
+                ["list", "table", "inet"], ["delete", "table", "inet"]):
+            if args[0] == "delete":
+                self.other_tables.discard(args[3])
+                return OK
+            return 0, f"table inet {args[3]} {{\n}}\n".encode(), b""
         if len(args) == 4 and args[:3] in (["list", "table", "inet"],
                                             ["delete", "table", "inet"]):
             ip = _table_ip(args[3])

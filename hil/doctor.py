@@ -1,0 +1,555 @@
+"""`hil doctor --bench B`: a live check of every device a bench file names, before a run.
+
+Each check is a small function that returns `Check(device, name, status, detail, fix)`,
+status "ok", "FAIL" or "skip"; `run()` calls them in order, says before each one that
+waits what it waits for, and hands every result to `say` as it comes. The checks:
+
+- the bench lock (`hil.lock`): free, or held by whom since when. Doctor holds it while it
+  runs (a job that starts meanwhile waits, or is told doctor has it) and then puts the
+  lock file back as it found it, a dead holder's line included;
+- the relay board: its port opens, the board answers, every channel is read back (a
+  driver that cannot read its board back, an LCUS without the status query, is a skip),
+  who owns each channel and which are closed now. Read only: nothing is switched;
+- the gateway, over SSH with the bench's known_hosts: the login; free space in the
+  capture folder (`df -Pk`); a one-second `tcpdump` on the LAN interface, its file then
+  removed (and the capture folder too, where doctor had to make it); an nft table of
+  doctor's own (`inet hil_doctor`) added and deleted; the clock offset to this host;
+- each phone through its backend: `agent`: `hil-app version`; `adb`: the adb server
+  answers, the phone is on it (a host:port phone it does not list is connected, as a run
+  does, and disconnected again after), the app's version, the UI recipe for that version
+  (with its entries not verified on a real phone), and the screen awake;
+- each aircraft's link: MAVLink: a heartbeat within the bench's listen window. Doctor
+  powers nothing on, so silence is a skip (the aircraft is off), not a FAIL; a link that
+  cannot be opened is a FAIL. `app` and `none` links: what they can and cannot tell, as
+  skips;
+- free space for artifacts on this host.
+
+Thresholds (where a check turns to FAIL) are the constants below. The exit status is 0
+only when no check FAILed.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import posixpath
+import shutil
+import socket
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from hil.bench import Bench, PhoneConfig
+
+OK, FAIL, SKIP = "ok", "FAIL", "skip"
+MIN_FREE_GATEWAY = 256 << 20  # bytes free in the gateway's capture folder: a floor, not
+# a measured need (the netns bench's gateway has a 512 MiB tmpfs there)
+MIN_FREE_LOCAL = 1 << 30  # bytes free for artifacts on this host
+CLOCK_LIMIT = 1.0  # seconds the gateway's clock may differ from this host's
+CLOCK_UNCERTAINTY = 0.25  # seconds: half the fastest round trip to the gateway
+CAPTURE_SECONDS = 1
+NFT_TABLE = "hil_doctor"
+SSH_TIMEOUT = 10.0
+
+
+@dataclass(frozen=True)
+class Check:
+    device: str  # "relay", "gateway", "phone pixel-spark", "aircraft spark", "bench"
+    name: str  # what was checked: "board", "ssh", "tcpdump", "app", "link", "lock" ...
+    status: str  # ok | FAIL | skip
+    detail: str
+    fix: str = ""
+
+    @property
+    def line(self) -> str:
+        fix = f"; fix: {self.fix}" if self.status == FAIL and self.fix else ""
+        return f"{self.status:<5}{self.device} {self.name}: {self.detail}{fix}"
+
+
+def _gib(n: float) -> str:
+    return f"{n / (1 << 30):.1f} GiB" if n >= 1 << 30 else f"{n / (1 << 20):.0f} MiB"
+
+
+# -- pure parts: a reading in, a Check out --------------------------------------------------
+def relay_check(driver: str, url: str, channels: int, states: list[bool] | None,
+                owners: dict[int, str], reads_back: bool = True) -> Check:
+    """The board's line from its channel states (None: it could not be read)."""
+    def owner(c: int) -> str:
+        return f"ch{c} ({owners[c]})" if c in owners else f"ch{c} (free)"
+
+    owned = ", ".join(f"ch{c} {who}" for c, who in sorted(owners.items())) or "none"
+    if not reads_back or states is None:
+        return Check("relay", "board", SKIP, f"{driver} at {url}, {channels} channels: the "
+                     "board answers but cannot read back its relays (no status query): "
+                     f"their state is not known; channels owned: {owned}")
+    closed = [owner(c) for c, s in enumerate(states) if s]
+    return Check("relay", "board", OK, f"{driver} at {url}, {channels} channels read back; "
+                 f"closed now: {', '.join(closed) or 'none'}; owned: {owned}")
+
+
+def df_check(folder: str, df_output: str, minimum: int = MIN_FREE_GATEWAY) -> Check:
+    """Free space from `df -Pk FOLDER` (POSIX format: the 4th field is KiB available)."""
+    lines = [x for x in df_output.splitlines() if x.strip()]
+    try:
+        fields = lines[-1].split()
+        free, mount = int(fields[3]) * 1024, fields[5]
+    except (IndexError, ValueError):
+        return Check("gateway", "disk", FAIL, f"`df -Pk {folder}` answered "
+                     f"{df_output.strip()[:120]!r}, not a POSIX df table",
+                     "check that the gateway has a POSIX df (coreutils or busybox)")
+    if free < minimum:
+        return Check("gateway", "disk", FAIL, f"{_gib(free)} free in {folder} (on {mount}), "
+                     f"under the {_gib(minimum)} a night's captures need",
+                     f"free space on the gateway's {mount}, or point gateway.capture_dir "
+                     "at a larger disk")
+    return Check("gateway", "disk", OK, f"{_gib(free)} free in {folder} (on {mount})")
+
+
+def clock_check(offset: float, uncertainty: float) -> Check:
+    detail = (f"gateway clock {offset:+.3f} s from this host's (+/- {uncertainty:.3f} s, "
+              "half the fastest of 5 round trips)")
+    if uncertainty > CLOCK_UNCERTAINTY:
+        return Check("gateway", "clock", FAIL, detail + f": the round trip is too slow to "
+                     f"place phase boundaries within {CLOCK_UNCERTAINTY} s",
+                     "check the network between the bench host and the gateway")
+    if abs(offset) > CLOCK_LIMIT:
+        return Check("gateway", "clock", FAIL, detail + f": over {CLOCK_LIMIT} s; a run "
+                     "corrects an offset measured once, not a clock that drifts",
+                     "run NTP on both (chrony or systemd-timesyncd) against one server")
+    return Check("gateway", "clock", OK, detail)
+
+
+def wakefulness(dumpsys_power: str) -> str | None:
+    """mWakefulness from `dumpsys power` ("Awake", "Asleep", "Dozing"), or None."""
+    for line in dumpsys_power.splitlines():
+        key, _, value = line.strip().partition("=")
+        if key == "mWakefulness":
+            return value.strip()
+    return None
+
+
+def heard_check(name: str, url: str, heard: set[str], seconds: float) -> Check:
+    dev = f"aircraft {name}"
+    if "aircraft" in heard:
+        return Check(dev, "link", OK, f"MAVLink {url}: aircraft heartbeat within {seconds:g} s "
+                     "(aircraft and controller on)")
+    if "controller" in heard:
+        return Check(dev, "link", OK, f"MAVLink {url}: controller heartbeat within "
+                     f"{seconds:g} s; the aircraft is off or not linked yet")
+    return Check(dev, "link", SKIP, f"MAVLink {url}: no heartbeat within {seconds:g} s: the "
+                 "aircraft and controller are off (not powered by doctor), or the link "
+                 "does not reach them; a run finds out when it powers them on")
+
+
+# -- the I/O checks ------------------------------------------------------------------------
+Say = Callable[[str], None]
+
+
+class _BorrowedLock:
+    """The bench lock, held while doctor runs, then put back as it was (file and text)."""
+
+    def __init__(self, bench: Bench):
+        from hil.lock import lock_path
+
+        self.path = lock_path(bench.name, bench.relay.url)
+        self.fd: int | None = None
+        self.before: bytes | None = None
+        self.made_dir = False
+
+    def take(self) -> Check:
+        from hil.lock import describe
+
+        existed = self.path.exists()
+        self.made_dir = not self.path.parent.exists()
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        text = os.read(fd, 65536)
+        try:
+            holder = json.loads(text) if text.strip() else {}
+        except ValueError:
+            holder = {"command": f"(garbled lock file: {text[:80]!r})"}
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            return Check("bench", "lock", FAIL, f"in use by {describe(holder)} (lock "
+                         f"{self.path}); doctor leaves the relay and the aircraft links to it",
+                         "wait for that job to end, or stop it (its pid is above); then run "
+                         "doctor again")
+        self.fd, self.before = fd, text if existed else None
+        me = {"host": socket.gethostname(), "pid": os.getpid(), "started": time.time(),
+              "command": "hil doctor (restores this file when it ends)"}
+        os.ftruncate(fd, 0)
+        os.lseek(fd, 0, os.SEEK_SET)
+        os.write(fd, json.dumps(me).encode() + b"\n")
+        last = (f"; the last job, {describe(holder)}, ended without releasing it (kept "
+                "on record)" if holder else "")
+        return Check("bench", "lock", OK, f"free (lock {self.path}); held by doctor while "
+                     f"it runs{last}")
+
+    def put_back(self) -> None:
+        if self.fd is None:
+            return
+        if self.before is None:
+            self.path.unlink(missing_ok=True)
+            if self.made_dir:
+                try:
+                    self.path.parent.rmdir()
+                except OSError:
+                    pass
+        else:
+            os.ftruncate(self.fd, 0)
+            os.lseek(self.fd, 0, os.SEEK_SET)
+            os.write(self.fd, self.before)
+        fcntl.flock(self.fd, fcntl.LOCK_UN)
+        os.close(self.fd)
+        self.fd = None
+
+
+def check_relay(bench: Bench, say: Say) -> Check:
+    from hil.power.boards import open_board
+    from hil.power.relay import RelayError
+
+    r = bench.relay
+    say(f"wait relay: opening the {r.driver} board at {r.url} and reading its relays")
+    try:
+        board = open_board(r)
+    except RelayError as e:
+        return Check("relay", "board", FAIL, str(e), f"check that relay.url {r.url} is the "
+                     f"{r.driver} board (ls -l /dev/serial/by-path/), plugged in and powered, "
+                     "and that relay.driver names its protocol")
+    try:
+        reads_back = getattr(board, "reads_back", True)
+        states = board.states() if reads_back else None
+    except RelayError as e:
+        return Check("relay", "board", FAIL, f"opened, but reading the relays back failed: "
+                     f"{e}", "check the board's USB cable and power; then run doctor again")
+    finally:
+        board.close()
+    return relay_check(r.driver, r.url, r.channels, states, bench.channel_owners(), reads_back)
+
+
+def check_gateway(bench: Bench, say: Say) -> Iterator[Check]:
+    from hil.remote.gateway import Gateway, GatewayError
+    from hil.remote.ssh import HostKeyRefused, SshError, SshHost, quote_argv
+
+    g = bench.gateway
+    s = g.ssh
+    where = f"{s.user}@{s.host}:{s.port}"
+    ssh = SshHost(s.host, s.port, s.user, s.key, s.known_hosts, role="gateway",
+                  timeout=SSH_TIMEOUT, reconnect_timeout=0.0)
+    gw = Gateway(ssh, g.lan_interface, g.capture_dir)
+    rest = ("disk", "tcpdump", "nft", "clock")
+    say(f"wait gateway ssh: connecting to {where} (host key from {s.known_hosts}, up to "
+        f"{SSH_TIMEOUT:g} s)")
+    try:
+        ssh.connect()
+    except HostKeyRefused as e:
+        yield Check("gateway", "ssh", FAIL, str(e),
+                    f"check the gateway's key by hand (ssh-keyscan -p {s.port} {s.host}, "
+                    f"compared with the key on its console), then correct its line in "
+                    f"{s.known_hosts}; never accept a key unchecked")
+        yield from (Check("gateway", n, SKIP, "no SSH session") for n in rest)
+        return
+    except SshError as e:
+        yield Check("gateway", "ssh", FAIL, str(e),
+                    f"check that the gateway is up, on the network and runs sshd on port "
+                    f"{s.port}, and that gateway.host/port in {bench.path} name it")
+        yield from (Check("gateway", n, SKIP, "no SSH session") for n in rest)
+        return
+    try:
+        yield Check("gateway", "ssh", OK, f"{where}, host key as in {s.known_hosts}, "
+                    f"logged in with {s.key}")
+        folder = gw.capture_dir
+        made = ssh.run(["stat", "-c", "%s", folder], check=False).status != 0
+        try:
+            if made:
+                ssh.run(["mkdir", "-p", folder])
+            yield _gateway_df(ssh, folder)
+            yield _gateway_tcpdump(gw, folder, say, quote_argv)
+        except (SshError, GatewayError) as e:
+            yield Check("gateway", "capture", FAIL, str(e), "check the capture folder "
+                        f"{folder} and that {s.user} may write there")
+        finally:
+            if made:
+                ssh.run(["rmdir", folder], check=False)
+        yield _gateway_nft(ssh)
+        try:
+            offset = gw.clock_offset()
+            yield clock_check(offset, gw.clock_uncertainty)
+        except (SshError, GatewayError) as e:
+            yield Check("gateway", "clock", FAIL, str(e),
+                        "check that the gateway has `date` with %N (GNU coreutils)")
+    finally:
+        ssh.close()
+
+
+def _gateway_df(ssh, folder: str) -> Check:
+    res = ssh.run(["df", "-Pk", folder], check=False)
+    if res.status != 0:
+        return Check("gateway", "disk", FAIL, f"`df -Pk {folder}` exited {res.status}: "
+                     f"{res.stderr.decode(errors='replace').strip()}",
+                     "check that the capture folder can be made on the gateway")
+    return df_check(folder, res.text)
+
+
+def _gateway_tcpdump(gw, folder: str, say: Say, quote_argv) -> Check:
+    ssh = gw.ssh
+    path = posixpath.join(folder, f"hil-doctor-{os.getpid()}.pcap")
+    argv = ["timeout", str(CAPTURE_SECONDS), "tcpdump", "-n", "-Z", ssh.user, "-i",
+            gw.lan_interface, "-w", path, "not", "tcp", "port", str(gw.ssh_port())]
+    say(f"wait gateway tcpdump: capturing {CAPTURE_SECONDS} s on {gw.lan_interface}")
+    try:
+        res = ssh.run(argv, check=False, timeout=CAPTURE_SECONDS + SSH_TIMEOUT)
+        size = ssh.run(["stat", "-c", "%s", path], check=False).text.strip()
+    finally:
+        ssh.run(["rm", "-f", path], check=False)
+    err = res.stderr.decode(errors="replace")
+    said = err.strip().splitlines()
+    packets = next((x.split()[0] for x in said if x.endswith("packets captured")), "?")
+    fix = (f"check gateway.lan_interface ({gw.lan_interface}: `ip link` on the gateway), that "
+           f"{ssh.user} may capture (setcap cap_net_raw,cap_net_admin=eip $(command -v "
+           f"tcpdump)) and write to {folder}")
+    if res.status not in (0, 124) or "listening on" not in err:
+        return Check("gateway", "tcpdump", FAIL, f"`{quote_argv(argv)}` exited {res.status}: "
+                     f"{said[-1] if said else '(no output)'}", fix)
+    if not size.isdigit() or int(size) < 24:
+        return Check("gateway", "tcpdump", FAIL, f"tcpdump ran but wrote no pcap at {path} "
+                     f"({size or 'no file'})", fix)
+    return Check("gateway", "tcpdump", OK, f"captured {CAPTURE_SECONDS} s on "
+                 f"{gw.lan_interface}: {packets} packets, {size} bytes (file removed)")
+
+
+def _gateway_nft(ssh) -> Check:
+    from hil.remote.gateway import NFT_FAMILY
+
+    table = [NFT_FAMILY, NFT_TABLE]
+    fix = (f"check that {ssh.user} may run nft (root, or CAP_NET_ADMIN) and that the kernel "
+           "has nf_tables")
+    add = ssh.run(["nft", "add", "table", *table], check=False)
+    if add.status != 0:
+        return Check("gateway", "nft", FAIL, f"`nft add table {' '.join(table)}` exited "
+                     f"{add.status}: {add.stderr.decode(errors='replace').strip()}", fix)
+    listed = f"table {' '.join(table)}" in ssh.run(["nft", "list", "tables"],
+                                                     check=False).text
+    gone = ssh.run(["nft", "delete", "table", *table], check=False)
+    still = f"table {' '.join(table)}" in ssh.run(["nft", "list", "tables"],
+                                                    check=False).text
+    if not listed or gone.status != 0 or still:
+        what = ("was not listed after it was added" if not listed else
+                f"could not be deleted: {gone.stderr.decode(errors='replace').strip()}"
+                if gone.status != 0 else "is still listed after its delete")
+        return Check("gateway", "nft", FAIL, f"table {' '.join(table)} {what}", fix)
+    return Check("gateway", "nft", OK, f"added and deleted table {' '.join(table)}")
+
+
+def check_phone(p: PhoneConfig, say: Say, bench_path: Path | str = "B") -> Iterator[Check]:
+    if p.backend == "adb":
+        yield from _check_adb(p, say, bench_path)
+    elif p.backend == "agent":
+        yield from _check_agent(p, say)
+    else:
+        yield Check(f"phone {p.name}", "reach", SKIP, f"backend {p.backend}: doctor has no "
+                    "check for it")
+
+
+def _check_agent(p: PhoneConfig, say: Say) -> Iterator[Check]:
+    from hil.remote.agent import open_app
+    from hil.remote.ssh import SshError
+
+    dev, s = f"phone {p.name}", p.options
+    app = open_app(p)
+    app.ssh.timeout, app.ssh.reconnect_timeout = SSH_TIMEOUT, 0.0
+    say(f"wait {dev} reach: connecting to its agent at {s.user}@{s.host}:{s.port}")
+    try:
+        version = app.version()
+    except SshError as e:
+        yield Check(dev, "reach", FAIL, str(e), f"check that the phone is on the Wi-Fi and "
+                    f"its agent's sshd answers at {s.host}:{s.port}, host key in "
+                    f"{s.known_hosts}")
+        yield Check(dev, "app", SKIP, "the phone is not reachable")
+        return
+    finally:
+        app.disconnect()
+    yield Check(dev, "reach", OK, f"agent at {s.user}@{s.host}:{s.port} answers "
+                "`hil-app version`")
+    if version is None:
+        yield Check(dev, "app", FAIL, "`hil-app version` answered nothing: the app is not "
+                    "installed", "install the DJI app on the phone")
+    else:
+        yield Check(dev, "app", OK, f"installed, version {version}")
+
+
+def _check_adb(p: PhoneConfig, say: Say, bench_path) -> Iterator[Check]:
+    import adbutils
+
+    from hil.remote import adb
+    from hil.remote.phone import AppError
+    from hil.remote.recipe import RecipeError
+
+    dev, o = f"phone {p.name}", p.options
+    later = ("app", "recipe", "screen")
+    try:
+        socket.create_connection(("127.0.0.1", int(o.adb_port)), 2).close()
+        app = adb.open_app(p)
+        server = app.client.server_version()
+    except (OSError, adbutils.AdbError) as e:
+        yield Check(dev, "reach", FAIL, f"no adb server answers on 127.0.0.1:{o.adb_port} "
+                    f"({e})", f"start it: adb -P {o.adb_port} start-server")
+        yield from (Check(dev, n, SKIP, "no adb server") for n in later)
+        return
+    connected = False
+    try:
+        states = {d.serial: d.state for d in app.client.list()}
+        state = states.get(o.serial)
+        if state is None and ":" in o.serial:
+            say(f"wait {dev} reach: adb connect {o.serial} (as a run does; disconnected "
+                "after)")
+            try:
+                app.client.connect(o.serial, timeout=min(o.step_timeout, 5.0))
+            except adbutils.AdbError:
+                pass
+            state = {d.serial: d.state for d in app.client.list()}.get(o.serial)
+            connected = state is not None
+        if state != "device":
+            yield Check(dev, "reach", FAIL, f"{o.serial} is {state or 'not listed'} on the adb "
+                        f"server 127.0.0.1:{o.adb_port}",
+                        "check the phone's Wi-Fi or USB cable and that USB debugging is "
+                        f"allowed for this host; then `adb -P {o.adb_port} connect "
+                        f"{o.serial}` (Wi-Fi) or replug it (USB)")
+            yield from (Check(dev, n, SKIP, "the phone is not on adb") for n in later)
+            return
+        yield Check(dev, "reach", OK, f"{o.serial} on the adb server 127.0.0.1:{o.adb_port} "
+                    f"(version {server})" + (", connected by doctor" if connected else ""))
+        try:
+            version = app.version()
+            _, power = app.sh("dumpsys power", "read the screen's state")
+        except AppError as e:
+            yield Check(dev, "app", FAIL, str(e), "check the phone's connection; then run "
+                        "doctor again")
+            return
+        if version is None:
+            yield Check(dev, "app", FAIL, f"{adb.PACKAGE} is not installed (no versionName "
+                        "in `dumpsys package`)", f"install DJI GO 4 ({adb.PACKAGE})")
+            yield Check(dev, "recipe", SKIP, "no app version to look up")
+        else:
+            yield Check(dev, "app", OK, f"{adb.PACKAGE} {version} installed")
+            try:
+                found = app.recipes.select(adb.PACKAGE, version, o.locale)
+                if found is None:
+                    yield Check(dev, "recipe", FAIL, f"no UI recipe for {adb.PACKAGE} "
+                                f"{version} (locale {o.locale}); recipes: "
+                                f"{app.recipes.describe(adb.PACKAGE)}",
+                                f"record one with `hil phone dump {p.name} --bench "
+                                f"{bench_path}` into "
+                                f"{o.recipes or 'the bench folder recipes/'}; until then the "
+                                "claims that need the app's UI skip")
+                else:
+                    todo = found.unverified()
+                    yield Check(dev, "recipe", OK, f"{found.path} for {version} (locale "
+                                f"{o.locale}); {len(todo)} entries not verified on a real "
+                                "phone" + (" (hil check lists them)" if todo else ""))
+            except RecipeError as e:
+                yield Check(dev, "recipe", FAIL, str(e), "correct that recipe file")
+        awake = wakefulness(power)
+        if awake == "Awake":
+            yield Check(dev, "screen", OK, "on (mWakefulness=Awake)")
+        else:
+            yield Check(dev, "screen", FAIL, f"mWakefulness={awake or '?'}: the screen is "
+                        "off", "wake and unlock the phone, with no screen lock, and turn on "
+                        "Developer options > Stay awake (charging) for the night")
+    finally:
+        if connected:
+            try:
+                app.client.disconnect(o.serial)
+            except adbutils.AdbError:
+                pass
+
+
+def check_aircraft(bench: Bench, name: str, say: Say) -> Check:
+    from hil.link import LinkError, kind_of, open_link
+
+    a = bench.aircraft[name]
+    dev = f"aircraft {name}"
+    kind = kind_of(a.link)
+    if kind == "app":
+        return Check(dev, "link", SKIP, f"link app: seen only through the app on phone "
+                     f"{a.phone} (connected, firmware); doctor does not launch the app, so "
+                     "it does not read whether the aircraft is on; onboard logs, photos and "
+                     "storage are out of this link's reach")
+    if kind == "none":
+        return Check(dev, "link", SKIP, "link none: nothing tells whether it is on; "
+                     "readiness is the boot window, the firmware is the bench file's "
+                     f"({a.firmware or 'none declared'})")
+    seconds = bench.windows.listen
+    say(f"wait {dev} link: listening {seconds:g} s for heartbeats on {a.link}")
+    try:
+        link = open_link(a.link, name)
+    except LinkError as e:
+        return Check(dev, "link", FAIL, str(e), "check aircraft link in the bench file; a "
+                     "port in use means another process (a run?) has this link open")
+    try:
+        heard = link.listen(seconds)
+    except LinkError as e:
+        return Check(dev, "link", FAIL, str(e), "check the link's cable or network")
+    finally:
+        link.close()
+    return heard_check(name, a.link, heard, seconds)
+
+
+def check_local_disk(folder: Path, minimum: int = MIN_FREE_LOCAL) -> Check:
+    probe = folder
+    while not probe.exists() and probe != probe.parent:
+        probe = probe.parent
+    free = shutil.disk_usage(probe).free
+    if free < minimum:
+        return Check("bench", "disk", FAIL, f"{_gib(free)} free for artifacts in {folder}, "
+                     f"under {_gib(minimum)}", "free space, or run with --artifacts on a "
+                     "larger disk")
+    return Check("bench", "disk", OK, f"{_gib(free)} free for artifacts in {folder}")
+
+
+def run(bench: Bench, say: Say = print, artifacts: Path = Path("artifacts")) -> list[Check]:
+    """Every check of the bench, in order; each result is said as it comes."""
+    out: list[Check] = []
+
+    def add(c: Check) -> None:
+        out.append(c)
+        say(c.line)
+
+    lock = _BorrowedLock(bench)
+    lock_check = lock.take()
+    add(lock_check)
+    busy = lock_check.status == FAIL
+    try:
+        if busy:
+            add(Check("relay", "board", SKIP, "the bench is in use: not opened"))
+        else:
+            add(check_relay(bench, say))
+        for c in check_gateway(bench, say):
+            add(c)
+        for p in bench.phones.values():
+            for c in check_phone(p, say, bench.path):
+                add(c)
+        for name in bench.aircraft:
+            if busy and kind_of_link(bench, name) == "mavlink":
+                add(Check(f"aircraft {name}", "link", SKIP, "the bench is in use: its link "
+                          "is not opened"))
+            else:
+                add(check_aircraft(bench, name, say))
+        add(check_local_disk(artifacts))
+    finally:
+        lock.put_back()
+    return out
+
+
+def kind_of_link(bench: Bench, name: str) -> str | None:
+    from hil.link import kind_of
+
+    return kind_of(bench.aircraft[name].link)
+
+
+def to_json(checks: list[Check]) -> str:
+    return json.dumps([asdict(c) for c in checks], indent=2) + "\n"
