@@ -57,8 +57,12 @@ def defaults(s, st):
             s.act(f"share photo {photo['index']}", lambda: st.app.share(photo["index"]))
         s.observe()
     with s.phase("sync"):
-        # records whose state the app backend cannot tell (synced None) are not counted
-        s.note("unsynced", sum(r["size"] for r in st.app.records() if r["synced"] is False))
+        # records whose state the app backend cannot tell (synced None) are not counted;
+        # records nobody can size (a person counted them): unsynced None, and K3's control
+        # asks for a flight-log upload after sync without a size to reach (it says so)
+        records = st.app.records()
+        s.note("unsynced", None if any(r["size"] is None for r in records) else
+               sum(r["size"] for r in records if r["synced"] is False))
         s.act("sync", st.app.sync)
         s.observe()
     s.note("after", stores(st))

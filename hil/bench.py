@@ -35,10 +35,13 @@ from hil import link as links
 from hil.models import ButtonTiming, Model
 from hil.power import boards
 from hil.power.relay import RelayError
-from hil.remote import backends
+from hil.remote import backends, operator
 
 SIM = "sim"  # placeholder value the simulator replaces with a live address
-PHONE_KEYS = ("backend", "ip", "platform")  # every phone's; its backend's keys come after
+# every phone's; its backend's keys come after. by_hand: steps a person does (a list of
+# hil.remote.operator.STEPS); a phone with by_hand also takes that person's keys
+# (hil.remote.operator.KEYS: operator, prompt_timeout)
+PHONE_KEYS = ("backend", "ip", "platform", "by_hand")
 PLATFORMS = ("android", "ios")
 SEQUENCES = ("button", "switch")
 
@@ -78,6 +81,8 @@ class PhoneConfig:
     ip: str
     platform: str
     options: Any = None  # what the backend's parse() made of its own keys
+    by_hand: tuple[str, ...] = ()  # steps a person does on it (hil.remote.operator)
+    person: Any = None  # who answers those steps (hil.remote.operator.Person)
 
 
 @dataclass(frozen=True)
@@ -409,8 +414,11 @@ class _Parser:
                     f"{where}.ip", f"{ip} is outside gateway.lan_subnet {gateway.lan_subnet}"
                 )
             platform = self.value(p, "platform", where, str, choices=PLATFORMS)
-            options = backends.module(backend).parse(Section(self, p, where))
-            out[name] = PhoneConfig(name, backend, ip, platform, options)
+            section = Section(self, p, where)
+            options = backends.module(backend).parse(section)
+            hand = operator.by_hand(section)
+            who = operator.person(section) if hand or backend == "operator" else None
+            out[name] = PhoneConfig(name, backend, ip, platform, options, hand, who)
         if not out:
             raise self.fail("phone", "the bench has no phone; add a [phone.NAME] table")
         return out
@@ -429,8 +437,14 @@ class _Parser:
     def only_phone_keys(self, p: dict, where: str, backend: str) -> None:
         """Every key of a phone is a phone's or its backend's."""
         own = backends.module(backend).KEYS
+        if "by_hand" in p:
+            own = (*own, *(k for k in operator.KEYS if k not in own))
         for k in p:
             if k not in PHONE_KEYS and k not in own:
+                if k in operator.KEYS:
+                    raise self.fail(_join(where, k),
+                                    f"{k!r} is the person's who answers by hand: a key of a "
+                                    "phone on the operator backend or with a by_hand list")
                 raise self.fail(_join(where, k),
                                 f"the {backend} backend takes no key {k!r}; its keys: "
                                 f"{', '.join(own) or 'none'} (and every phone's: "

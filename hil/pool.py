@@ -130,7 +130,8 @@ class SessionPool:
         # what each button device was last commanded, beside the bench lock
         self.record = record or PowerRecord.for_bench(bench.name, bench.relay.url)
         # called about every 0.2 s while session() waits: the caller's chance to do what
-        # must happen on its own thread (write the workers' log lines, say)
+        # must happen on its own thread (write the workers' log lines, ask a person the
+        # workers' prompts); a true result: call again within 10 ms
         self.waiting = waiting
         self.parallel = parallel
         self._make_gateway, self._make_link, self._make_app = \
@@ -160,12 +161,14 @@ class SessionPool:
         """The finished session; raises what it failed with (see the module's promises)."""
         key = (aircraft, scenario.name)
         future = self._submit(aircraft, scenario)
+        step = 0.2
         while True:  # a bounded wait keeps Ctrl-C responsive in the main thread
             try:
-                return future.result(timeout=0.2)
+                return future.result(timeout=step)
             except FutureTimeout:
-                if self.waiting is not None:
-                    self.waiting()
+                # waiting() true: it is serving a person's prompts; call it again soon
+                busy = self.waiting() if self.waiting is not None else False
+                step = 0.01 if busy else 0.2
                 continue
             except CancelledError:
                 raise Stopped(f"{aircraft}: the {scenario.name} session was cancelled: the "
@@ -271,6 +274,8 @@ class SessionPool:
             problems = station.make_safe()
             try:
                 station.app.close()
+            except AppCannot as e:  # left open is no hazard: the next session opens or
+                log.warning("%s: app not closed: %s", aircraft, e)  # closes it first
             except Exception as e:
                 problems.append(f"app close: {e}")
             if problems:

@@ -1,7 +1,8 @@
 """Power sessions and the claims judged on them.
 
 A `SessionRun` is one scenario played on one aircraft: the gateway's capture runs around
-its phases, the harness's actions are stamped on the gateway's clock, and facts read from
+its phases, the harness's actions are stamped on the gateway's clock (with every answer a person at
+the bench gave the app's prompts, `hil.remote.operator`), and facts read from
 the devices (log lists, media sizes, flight records) are kept as observations. Once
 finished, its pcap is fetched and analyzed once; any number of claims can then be judged
 on it. Claims share a session where judging them on the same phases weakens neither (the
@@ -28,7 +29,7 @@ from hil.capture.analyze import Analysis, analyze
 from hil.capture.catalog import Catalog
 from hil.capture.phases import bounds_of, flows_between, windows
 from hil.claims import Context, PhaseView, Verdict
-from hil.evidence import Evidence, Phase, Recorder
+from hil.evidence import Action, Evidence, Phase, Recorder
 from hil.remote.gateway import RemoteCapture
 from hil.station import Station, Stopped
 
@@ -68,6 +69,7 @@ class SessionRun:
     # -- playing the scenario ---------------------------------------------------------
     def open(self) -> SessionRun:
         self.folder.mkdir(parents=True, exist_ok=True)
+        self.station.app.on_answer(self._answered)  # a person's answers: evidence
         # what the phone says it runs, once per session (None: its backend cannot tell)
         self.app_version = self.station.app.version()
         self.gateway.clock_offset()
@@ -92,6 +94,16 @@ class SessionRun:
     def _check_stop(self, what: str) -> None:
         if self.stop.is_set():
             raise Stopped(f"{self.name}: stopped before {what!r}: the run is stopping")
+
+    def _answered(self, answer) -> None:
+        """A person's answer to a prompt of this session's app (hil.remote.operator): kept
+        in the observations (`operator_answers`) and, inside a phase, as an action of it
+        at the time it was given."""
+        self.observations.setdefault("operator_answers", []).append(answer.to_dict())
+        target = self._recorder.current or (self.phases[-1] if self.phases else None)
+        if target is not None:
+            target.actions.append(Action(self.gateway.local_to_gateway(answer.t),
+                                         answer.line()))
 
     def note(self, key: str, value: Any) -> Any:
         """Keep a fact read from a device (a log list, a media size) for the judges."""

@@ -12,7 +12,11 @@ what neither the aircraft link nor the app can do is skipped with the reason.
 - `adb` (`hil.remote.adb`): GO 4 on an Android phone through the adb server, driven by UI
   recipes (`hil.remote.recipe`).
 
-Planned: `operator` (asks the person at the bench).
+- `operator` (`hil.remote.operator`): a person at the bench does each step and answers
+  prompts on the terminal; any backend can hand single steps to the person (`by_hand`).
+
+A backend whose steps a person answers hands each answer (`hil.remote.operator.Answer`)
+to the listener set with `on_answer`, for the evidence.
 
 Settings are named in the lab's words: `diagnostics` (GO 4's "send diagnostic data"),
 `local_data_mode`.
@@ -98,6 +102,9 @@ class App(ABC):
     def video(self, start: bool) -> dict | None:
         """Start or stop a video; stopping returns {index, file, size} like take_photo."""
         raise AppError(f"phone {self.name}: this app backend cannot take videos")
+
+    def on_answer(self, fn) -> None:  # noqa: B027 - only a backend with a person answers
+        """Call `fn(answer)` for every answer a person gives this app's prompts (None: stop)."""
 
     def disconnect(self) -> None:  # noqa: B027 - optional for backends without a connection
         """Release the backend's connection (the app keeps its state)."""

@@ -5,9 +5,11 @@
 - per aircraft: the aircraft and its controller, powered through their relay channels
   (button or switch, as the bench says), booting for the model's boot time scaled by
   `sim.time_scale`, speaking MAVLink 2 over UDP on loopback;
-- an SSH server playing the lab gateway (tcpdump, nft) and, per phone of the `agent`
-  backend, one playing its control agent, with fresh host keys in a known_hosts file and
-  a fresh client key;
+- an SSH server playing the lab gateway (tcpdump, nft) and, per phone of the `agent` or
+  `operator` backend, one playing its control agent, with fresh host keys in a
+  known_hosts file and a fresh client key; how to reach each agent is written to
+  `agents.json` beside the resolved bench (an operator phone's agent is not in the bench:
+  the harness asks a person, and the simulated person, `hil.sim.person`, uses the agent);
 - per phone of the `adb` backend: a simulated Android phone running a model of GO 4's
   screens (`hil.sim.android`) behind the device side of adb (`hil.sim.adbd`) on a loopback
   port, joined by `adb connect` to a private real adb server (`hil.sim.adbserver`) that
@@ -22,6 +24,7 @@ code, `hil power` or a second pytest run can use as they would a real bench.
 from __future__ import annotations
 
 import copy
+import json
 import logging
 import shutil
 import socket
@@ -65,6 +68,8 @@ PHOTO_OVER_NOMINAL = 1.25
 SSH_USER = "hil"
 AGENT = "agent"  # the phone backend whose agent the simulated phones run
 ADB = "adb"  # the phone backend of the simulated Android phones
+OPERATOR = "operator"  # a person drives it: through its agent, as a hand would the screen
+AGENTS_FILE = "agents.json"  # beside the resolved bench: how to reach each phone's agent
 
 
 def _free_udp_port() -> int:
@@ -79,10 +84,10 @@ class SimBench:
         if template.kind != "sim":
             raise ValueError(f"bench file {template.path} has no [sim] table: not a sim bench")
         for p in template.phones.values():
-            if p.backend not in (AGENT, ADB):
+            if p.backend not in (AGENT, ADB, OPERATOR):
                 raise ValueError(f"bench file {template.path}: phone.{p.name}.backend: the "
-                                 f"simulated bench plays {AGENT!r} and {ADB!r} phones, not "
-                                 f"{p.backend!r}")
+                                 f"simulated bench plays {AGENT!r}, {ADB!r} and {OPERATOR!r} "
+                                 f"phones, not {p.backend!r}")
             if p.backend == ADB and p.platform != "android":
                 raise ValueError(f"bench file {template.path}: phone.{p.name}: an adb phone "
                                  f"is an Android phone, not {p.platform!r}")
@@ -107,6 +112,7 @@ class SimBench:
         self.aircraft: dict[str, SimAircraft] = {}
         self.inputs: dict[int, SimPowerInput] = {}
         self.phones: dict[str, SimPhone] = {}
+        self.agents: dict[str, dict] = {}  # phone -> how to reach its agent (AGENTS_FILE)
         self.onboard: dict[str, Onboard] = {}
         self.aircraft_net: dict[str, NetHost] = {}
         self._booted: dict[str, bool] = {}
@@ -203,9 +209,14 @@ class SimBench:
             srv = SimSshServer(f"phone-{pname}", hk, SSH_USER, client_key, phone.handle).start()
             self.servers.append(srv)
             known_hosts.add(f"[127.0.0.1]:{srv.port}", hk.get_name(), hk)
-            raw["phone"][pname].update(host="127.0.0.1", port=srv.port, user=SSH_USER,
-                                       key=str(key_path), known_hosts=str(kh_path))
+            reach = dict(host="127.0.0.1", port=srv.port, user=SSH_USER, key=str(key_path),
+                         known_hosts=str(kh_path))
+            self.agents[pname] = reach
+            if p.backend == AGENT:  # an operator phone's agent is the person's, not ours
+                raw["phone"][pname].update(reach)
         known_hosts.save(str(kh_path))
+        # the phones' own control channel, for whoever plays the person at the bench
+        (self.dir / AGENTS_FILE).write_text(json.dumps(self.agents, indent=2))
 
         th = threading.Thread(target=self._world_loop, name="sim-world", daemon=True)
         th.start()
