@@ -346,126 +346,16 @@ def _gateway_nft(ssh) -> Check:
 
 
 def check_phone(p: PhoneConfig, say: Say, bench_path: Path | str = "B") -> Iterator[Check]:
-    if p.backend == "adb":
-        yield from _check_adb(p, say, bench_path)
-    elif p.backend == "agent":
-        yield from _check_agent(p, say)
-    else:
+    """The phone's checks, by its backend's own `doctor(phone, say, bench_path)` (a
+    backend without one: a skip)."""
+    from hil.remote import backends
+
+    check = getattr(backends.module(p.backend), "doctor", None)
+    if check is None:
         yield Check(f"phone {p.name}", "reach", SKIP, f"backend {p.backend}: doctor has no "
                     "check for it")
-
-
-def _check_agent(p: PhoneConfig, say: Say) -> Iterator[Check]:
-    from hil.remote.agent import open_app
-    from hil.remote.ssh import SshError
-
-    dev, s = f"phone {p.name}", p.options
-    app = open_app(p)
-    app.ssh.timeout, app.ssh.reconnect_timeout = SSH_TIMEOUT, 0.0
-    say(f"wait {dev} reach: connecting to its agent at {s.user}@{s.host}:{s.port}")
-    try:
-        version = app.version()
-    except SshError as e:
-        yield Check(dev, "reach", FAIL, str(e), f"check that the phone is on the Wi-Fi and "
-                    f"its agent's sshd answers at {s.host}:{s.port}, host key in "
-                    f"{s.known_hosts}")
-        yield Check(dev, "app", SKIP, "the phone is not reachable")
         return
-    finally:
-        app.disconnect()
-    yield Check(dev, "reach", OK, f"agent at {s.user}@{s.host}:{s.port} answers "
-                "`hil-app version`")
-    if version is None:
-        yield Check(dev, "app", FAIL, "`hil-app version` answered nothing: the app is not "
-                    "installed", "install the DJI app on the phone")
-    else:
-        yield Check(dev, "app", OK, f"installed, version {version}")
-
-
-def _check_adb(p: PhoneConfig, say: Say, bench_path) -> Iterator[Check]:
-    import adbutils
-
-    from hil.remote import adb
-    from hil.remote.phone import AppError
-    from hil.remote.recipe import RecipeError
-
-    dev, o = f"phone {p.name}", p.options
-    later = ("app", "recipe", "screen")
-    try:
-        socket.create_connection(("127.0.0.1", int(o.adb_port)), 2).close()
-        app = adb.open_app(p)
-        server = app.client.server_version()
-    except (OSError, adbutils.AdbError) as e:
-        yield Check(dev, "reach", FAIL, f"no adb server answers on 127.0.0.1:{o.adb_port} "
-                    f"({e})", f"start it: adb -P {o.adb_port} start-server")
-        yield from (Check(dev, n, SKIP, "no adb server") for n in later)
-        return
-    connected = False
-    try:
-        states = {d.serial: d.state for d in app.client.list()}
-        state = states.get(o.serial)
-        if state is None and ":" in o.serial:
-            say(f"wait {dev} reach: adb connect {o.serial} (as a run does; disconnected "
-                "after)")
-            try:
-                app.client.connect(o.serial, timeout=min(o.step_timeout, 5.0))
-            except adbutils.AdbError:
-                pass
-            state = {d.serial: d.state for d in app.client.list()}.get(o.serial)
-            connected = state is not None
-        if state != "device":
-            yield Check(dev, "reach", FAIL, f"{o.serial} is {state or 'not listed'} on the adb "
-                        f"server 127.0.0.1:{o.adb_port}",
-                        "check the phone's Wi-Fi or USB cable and that USB debugging is "
-                        f"allowed for this host; then `adb -P {o.adb_port} connect "
-                        f"{o.serial}` (Wi-Fi) or replug it (USB)")
-            yield from (Check(dev, n, SKIP, "the phone is not on adb") for n in later)
-            return
-        yield Check(dev, "reach", OK, f"{o.serial} on the adb server 127.0.0.1:{o.adb_port} "
-                    f"(version {server})" + (", connected by doctor" if connected else ""))
-        try:
-            version = app.version()
-            _, power = app.sh("dumpsys power", "read the screen's state")
-        except AppError as e:
-            yield Check(dev, "app", FAIL, str(e), "check the phone's connection; then run "
-                        "doctor again")
-            return
-        if version is None:
-            yield Check(dev, "app", FAIL, f"{adb.PACKAGE} is not installed (no versionName "
-                        "in `dumpsys package`)", f"install DJI GO 4 ({adb.PACKAGE})")
-            yield Check(dev, "recipe", SKIP, "no app version to look up")
-        else:
-            yield Check(dev, "app", OK, f"{adb.PACKAGE} {version} installed")
-            try:
-                found = app.recipes.select(adb.PACKAGE, version, o.locale)
-                if found is None:
-                    yield Check(dev, "recipe", FAIL, f"no UI recipe for {adb.PACKAGE} "
-                                f"{version} (locale {o.locale}); recipes: "
-                                f"{app.recipes.describe(adb.PACKAGE)}",
-                                f"record one with `hil phone dump {p.name} --bench "
-                                f"{bench_path}` into "
-                                f"{o.recipes or 'the bench folder recipes/'}; until then the "
-                                "claims that need the app's UI skip")
-                else:
-                    todo = found.unverified()
-                    yield Check(dev, "recipe", OK, f"{found.path} for {version} (locale "
-                                f"{o.locale}); {len(todo)} entries not verified on a real "
-                                "phone" + (" (hil check lists them)" if todo else ""))
-            except RecipeError as e:
-                yield Check(dev, "recipe", FAIL, str(e), "correct that recipe file")
-        awake = wakefulness(power)
-        if awake == "Awake":
-            yield Check(dev, "screen", OK, "on (mWakefulness=Awake)")
-        else:
-            yield Check(dev, "screen", FAIL, f"mWakefulness={awake or '?'}: the screen is "
-                        "off", "wake and unlock the phone, with no screen lock, and turn on "
-                        "Developer options > Stay awake (charging) for the night")
-    finally:
-        if connected:
-            try:
-                app.client.disconnect(o.serial)
-            except adbutils.AdbError:
-                pass
+    yield from check(p, say, bench_path)
 
 
 def check_aircraft(bench: Bench, name: str, say: Say) -> Check:

@@ -605,3 +605,92 @@ def describe(nodes: list[Node], most: int = 6) -> str:
     """A few texts and ids on a screen, for an error a person can act on."""
     said = [str(n) for n in nodes if n.get("text") or n.get("resource-id")][:most]
     return ", ".join(said) or "no text or ids"
+
+
+def doctor(p: PhoneConfig, say, bench_path="B"):
+    """`hil doctor`'s checks of an adb phone: the adb server answers, the phone is on it
+    (a host:port phone it does not list is connected, as a run does, and disconnected
+    after), the app's version, the UI recipe for it, the screen awake."""
+    import adbutils
+
+    from hil.doctor import FAIL, OK, SKIP, Check, wakefulness
+    from hil.remote.recipe import RecipeError
+
+
+    dev, o = f"phone {p.name}", p.options
+    later = ("app", "recipe", "screen")
+    try:
+        socket.create_connection(("127.0.0.1", int(o.adb_port)), 2).close()
+        app = open_app(p)
+        server = app.client.server_version()
+    except (OSError, adbutils.AdbError) as e:
+        yield Check(dev, "reach", FAIL, f"no adb server answers on 127.0.0.1:{o.adb_port} "
+                    f"({e})", f"start it: adb -P {o.adb_port} start-server")
+        yield from (Check(dev, n, SKIP, "no adb server") for n in later)
+        return
+    connected = False
+    try:
+        states = {d.serial: d.state for d in app.client.list()}
+        state = states.get(o.serial)
+        if state is None and ":" in o.serial:
+            say(f"wait {dev} reach: adb connect {o.serial} (as a run does; disconnected "
+                "after)")
+            try:
+                app.client.connect(o.serial, timeout=min(o.step_timeout, 5.0))
+            except adbutils.AdbError:
+                pass
+            state = {d.serial: d.state for d in app.client.list()}.get(o.serial)
+            connected = state is not None
+        if state != "device":
+            yield Check(dev, "reach", FAIL, f"{o.serial} is {state or 'not listed'} on the adb "
+                        f"server 127.0.0.1:{o.adb_port}",
+                        "check the phone's Wi-Fi or USB cable and that USB debugging is "
+                        f"allowed for this host; then `adb -P {o.adb_port} connect "
+                        f"{o.serial}` (Wi-Fi) or replug it (USB)")
+            yield from (Check(dev, n, SKIP, "the phone is not on adb") for n in later)
+            return
+        yield Check(dev, "reach", OK, f"{o.serial} on the adb server 127.0.0.1:{o.adb_port} "
+                    f"(version {server})" + (", connected by doctor" if connected else ""))
+        try:
+            version = app.version()
+            _, power = app.sh("dumpsys power", "read the screen's state")
+        except AppError as e:
+            yield Check(dev, "app", FAIL, str(e), "check the phone's connection; then run "
+                        "doctor again")
+            return
+        if version is None:
+            yield Check(dev, "app", FAIL, f"{PACKAGE} is not installed (no versionName "
+                        "in `dumpsys package`)", f"install DJI GO 4 ({PACKAGE})")
+            yield Check(dev, "recipe", SKIP, "no app version to look up")
+        else:
+            yield Check(dev, "app", OK, f"{PACKAGE} {version} installed")
+            try:
+                found = app.recipes.select(PACKAGE, version, o.locale)
+                if found is None:
+                    yield Check(dev, "recipe", FAIL, f"no UI recipe for {PACKAGE} "
+                                f"{version} (locale {o.locale}); recipes: "
+                                f"{app.recipes.describe(PACKAGE)}",
+                                f"record one with `hil phone dump {p.name} --bench "
+                                f"{bench_path}` into "
+                                f"{o.recipes or 'the bench folder recipes/'}; until then the "
+                                "claims that need the app's UI skip")
+                else:
+                    todo = found.unverified()
+                    yield Check(dev, "recipe", OK, f"{found.path} for {version} (locale "
+                                f"{o.locale}); {len(todo)} entries not verified on a real "
+                                "phone" + (" (hil check lists them)" if todo else ""))
+            except RecipeError as e:
+                yield Check(dev, "recipe", FAIL, str(e), "correct that recipe file")
+        awake = wakefulness(power)
+        if awake == "Awake":
+            yield Check(dev, "screen", OK, "on (mWakefulness=Awake)")
+        else:
+            yield Check(dev, "screen", FAIL, f"mWakefulness={awake or '?'}: the screen is "
+                        "off", "wake and unlock the phone, with no screen lock, and turn on "
+                        "Developer options > Stay awake (charging) for the night")
+    finally:
+        if connected:
+            try:
+                app.client.disconnect(o.serial)
+            except adbutils.AdbError:
+                pass

@@ -127,3 +127,31 @@ class AgentApp(App):
 
     def disconnect(self) -> None:
         self.ssh.close()
+
+
+def doctor(p: PhoneConfig, say, bench_path=None):
+    """`hil doctor`'s checks of an agent phone: its agent answers, the app is installed."""
+    from hil.doctor import FAIL, OK, SKIP, SSH_TIMEOUT, Check
+    from hil.remote.ssh import SshError
+
+    dev, s = f"phone {p.name}", p.options
+    app = open_app(p)
+    app.ssh.timeout, app.ssh.reconnect_timeout = SSH_TIMEOUT, 0.0
+    say(f"wait {dev} reach: connecting to its agent at {s.user}@{s.host}:{s.port}")
+    try:
+        version = app.version()
+    except SshError as e:
+        yield Check(dev, "reach", FAIL, str(e), f"check that the phone is on the Wi-Fi and "
+                    f"its agent's sshd answers at {s.host}:{s.port}, host key in "
+                    f"{s.known_hosts}")
+        yield Check(dev, "app", SKIP, "the phone is not reachable")
+        return
+    finally:
+        app.disconnect()
+    yield Check(dev, "reach", OK, f"agent at {s.user}@{s.host}:{s.port} answers "
+                "`hil-app version`")
+    if version is None:
+        yield Check(dev, "app", FAIL, "`hil-app version` answered nothing: the app is not "
+                    "installed", "install the DJI app on the phone")
+    else:
+        yield Check(dev, "app", OK, f"installed, version {version}")

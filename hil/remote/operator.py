@@ -553,3 +553,22 @@ class ByHandApp(App):
 
     def disconnect(self):
         self.inner.disconnect()
+
+
+def doctor(p, say, bench_path=None):
+    """`hil doctor`'s check of an operator phone: whether a person can be asked here (a
+    terminal); without one its claims will be skipped, which doctor says, not a failure."""
+    from hil.doctor import OK, SKIP, Check
+
+    dev, who = f"phone {p.name}", p.person
+    desk = Desk()
+    try:
+        if desk.terminal():
+            yield Check(dev, "person", OK, f"a terminal is here: each step will be asked on "
+                        f"it ({who.who} answering; a prompt times out after "
+                        f"{who.prompt_timeout:g} s)")
+        else:
+            yield Check(dev, "person", SKIP, f"{NO_TERMINAL}: its claims will be skipped "
+                        "(run from a terminal, with a person at the bench, to judge them)")
+    finally:
+        desk.close()

@@ -37,7 +37,8 @@ def run_doctor(bench: Path, tmp_path: Path, *extra: str) -> tuple[int, list[str]
     out = tmp_path / f"doctor-{time.monotonic_ns()}.json"
     proc = subprocess.run([sys.executable, "-m", "hil.cli", "doctor", "--bench", str(bench),
                            "--json", str(out), *extra], cwd=ROOT, capture_output=True,
-                          text=True, timeout=60)
+                          text=True, timeout=60, stdin=subprocess.DEVNULL,
+                          start_new_session=True)  # no terminal, even run from one
     lines = [x for x in proc.stdout.splitlines() if LINE.match(x)]
     assert proc.returncode in (0, 1), proc.stdout + proc.stderr
     return proc.returncode, lines, json.loads(out.read_text())
@@ -117,7 +118,10 @@ def test_sim_dji_bench_all_ok(dji, tmp_path):
     for name in ("pixel-spark", "pixel-mavic", "pixel-inspire"):
         for what in ("reach", "app", "recipe", "screen"):
             assert st[f"phone {name} {what}"] == "ok"
-    assert st["phone iphone-phantom app"] == "ok"
+    # the iPhone is on the operator backend; this doctor runs with no terminal
+    assert st["phone iphone-phantom person"] == "skip"
+    assert "needs a person at the bench (operator backend, no terminal): its claims will " \
+           "be skipped" in "\n".join(lines)
     assert st["aircraft spark link"] == "skip"  # link app: doctor does not launch the app
 
 
