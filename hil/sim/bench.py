@@ -204,7 +204,8 @@ class SimBench:
             self.phones[pname] = phone
             if p.backend == ADB:
                 self._android(pname, p, phone, paired, raw["phone"][pname])
-                continue
+                if not p.by_hand:  # steps by hand: the person's hands need the agent
+                    continue
             hk = paramiko.ECDSAKey.generate()
             srv = SimSshServer(f"phone-{pname}", hk, SSH_USER, client_key, phone.handle).start()
             self.servers.append(srv)
@@ -212,7 +213,7 @@ class SimBench:
             reach = dict(host="127.0.0.1", port=srv.port, user=SSH_USER, key=str(key_path),
                          known_hosts=str(kh_path))
             self.agents[pname] = reach
-            if p.backend == AGENT:  # an operator phone's agent is the person's, not ours
+            if p.backend == AGENT:  # an operator's or by_hand phone's is the person's
                 raw["phone"][pname].update(reach)
         known_hosts.save(str(kh_path))
         # the phones' own control channel, for whoever plays the person at the bench

@@ -8,6 +8,7 @@ errors its claim at the prompt timeout; the evidence has every answer, its time 
 """
 
 import json
+import re
 import subprocess
 import sys
 import time
@@ -107,3 +108,37 @@ def test_without_a_terminal_the_iphone_claims_skip_at_once_and_android_ones_pass
     assert got == {("spark", "K4"): "pass", ("spark", "K5"): "pass"}, res.stdout[-3000:]
     assert res.stdout.count(f"iphone-phantom: {NO_TERMINAL}") == 2, res.stdout[-3000:]
     assert took < 120
+
+
+@pytest.mark.slow
+def test_an_android_bench_whose_recipe_lacks_a_setting_hands_that_step_to_a_person(
+        served_bench, tmp_path):
+    """by_hand: the recipe holds only a placeholder for the diagnostics switch, so that
+    step goes to the person; everything else on the phone is still driven over adb."""
+    recipes = tmp_path / "recipes" / "dji.go.v4"
+    recipes.mkdir(parents=True)
+    text = (ROOT / "benches" / "recipes" / "dji.go.v4" / "4.3.36+sim-en.toml").read_text()
+    text = re.sub(r"\[settings\.diagnostics\]\n[^\[]*",
+                  "[settings.diagnostics]\nplaceholder = true\n\n", text)
+    (recipes / "4.3.36+sim-en.toml").write_text(text)
+    raw = tomllib.loads(SIM_DJI.read_text())
+    raw["phone"]["pixel-spark"].update(recipes=str(tmp_path / "recipes"),
+                                       by_hand=["set diagnostics"], operator="sim-person")
+    template = tmp_path / "sim-dji-by-hand.toml"
+    template.write_text(tomli_w.dumps(raw))
+    bench = served_bench(template)
+    person = SimPerson.of_bench(bench)
+    rc, out = run_in_pty(pytest_argv(bench, tmp_path / "a", "-m", "spark", "-k", "k4 or k5"),
+                         person, ROOT, timeout=300)
+    person.close()
+    assert rc == 0 and "2 passed" in out, out[-3000:]
+    asked = [(phone, text) for phone, text, _ in person.heard]
+    assert asked and all(phone == "pixel-spark" and "Send Diagnostic Data" in text
+                         for phone, text in asked), asked
+    for r in results_of(tmp_path / "a"):
+        ev = json.loads(Path(r["evidence"]).read_text())
+        answers = ev["observations"]["operator_answers"]
+        assert answers and all(a["who"] == "sim-person" for a in answers)
+        actions = [a["what"] for p in ev["phases"] for a in p["actions"]]
+        assert "launch app" in actions  # the rest still over adb
+    assert "hil.adb: adb server 127.0.0.1:" in out
