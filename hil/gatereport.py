@@ -71,10 +71,16 @@ def _table(rows: list[dict], link) -> str:
     if not rows:
         return ""
     e = html.escape
-    keys = [k for k in rows[0] if k not in ("via", "flows")]
+    def behind(row):  # the flows behind a row: a list ("flows" alone may be a count)
+        for k in ("via", "flows"):
+            if isinstance(row.get(k), list):
+                return k
+        return None
+
+    listed = behind(rows[0])
+    keys = [k for k in rows[0] if k != listed]
     out = ["<table><tr>" + "".join(f"<th>{e(k)}</th>" for k in keys)
-           + ("<th>flows behind it</th>" if any("via" in r or "flows" in r for r in rows)
-              else "") + "</tr>"]
+           + ("<th>flows behind it</th>" if listed else "") + "</tr>"]
     for row in rows:
         cells = []
         for k in keys:
@@ -83,7 +89,7 @@ def _table(rows: list[dict], link) -> str:
                 cells.append(f'<td><a href="{e(link(v))}">evidence</a></td>')
             else:
                 cells.append(f"<td>{e(', '.join(v) if isinstance(v, list) else str(v))}</td>")
-        flows = row.get("via", row.get("flows"))
+        flows = row.get(listed) if listed else None
         if flows is not None:
             cells.append("<td>" + "<br>".join(
                 f"{e(f['proto'])} {e(f['dst'])}:{f['dport']} {e(f['destination'])} "
