@@ -3,7 +3,8 @@
 - a grid of runs (rows, oldest first) by model and claim (columns), one colour per
   verdict; each cell links to that verdict's `evidence.json` by a path relative to the
   page, so the page and the run folders can be published together;
-- per model, across runs: the bytes sent per category, and the number of distinct
+- per model, across runs (one position per run, in start order, labelled with its start
+  time and release): the bytes sent per category, and the number of distinct
   destinations; a dashed vertical line where the firmware or the app version differs from
   the model's previous run, labelled with the new versions.
 
@@ -44,23 +45,25 @@ def version_changes(points: list[tuple[float, str, str]]) -> list[tuple[float, s
 
 
 def model_plots(model: str, rows: list[dict]) -> str:
-    """Two SVG plots for one model; rows: [{t, bytes_up: {cat: n}, destinations, firmware,
-    app}] in time order."""
+    """Two SVG plots for one model; rows: [{t, release, bytes_up: {cat: n}, destinations,
+    firmware, app}] in time order."""
     import matplotlib
 
     matplotlib.use("Agg")
-    from datetime import datetime
-
-    import matplotlib.dates as mdates
     import matplotlib.pyplot as plt
 
     matplotlib.rcParams["svg.hashsalt"] = f"hil-{model}"  # stable ids, none shared
-    xs = [datetime.fromtimestamp(r["t"]) for r in rows]
+    # one position per run, in time order, labelled with its start (and release): runs of
+    # one night or of a release day stay apart however close their start times are
+    xs = list(range(len(rows)))
+    labels = [time.strftime("%m-%d %H:%M", time.localtime(r["t"]))
+              + (f"\n{r['release'][:18]}" if r.get("release") else "") for r in rows]
     cats = sorted({c for r in rows for c in r["bytes_up"]})
+    at = {r["t"]: i for i, r in enumerate(rows)}
     changes = version_changes([(r["t"], r["firmware"], r["app"]) for r in rows])
     out = []
     for what in ("bytes", "destinations"):
-        fig, ax = plt.subplots(figsize=(8, 3.2))
+        fig, ax = plt.subplots(figsize=(9, 3.4))
         if what == "bytes":
             for c in cats:
                 ax.plot(xs, [r["bytes_up"].get(c, 0) / 1024 for r in rows], marker="o",
@@ -68,18 +71,19 @@ def model_plots(model: str, rows: list[dict]) -> str:
             ax.set_ylabel("KiB sent")
             ax.set_title(f"{model}: bytes sent per category, per run")
             if cats:
-                ax.legend(fontsize=7, ncol=4, loc="upper left")
+                ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1))
         else:
             ax.plot(xs, [r["destinations"] for r in rows], marker="o", color="#0969da")
             ax.set_ylabel("destinations")
             ax.set_title(f"{model}: distinct destinations, per run")
-            ax.set_ylim(bottom=0)
+        ax.set_ylim(bottom=0)
         for t, label in changes:
-            ax.axvline(datetime.fromtimestamp(t), color="#cf222e", linestyle="--", lw=1)
-            ax.annotate(label, (datetime.fromtimestamp(t), 1), xycoords=("data", "axes fraction"),
-                        rotation=90, va="top", ha="right", fontsize=7, color="#cf222e")
-        ax.xaxis.set_major_formatter(mdates.DateFormatter("%m-%d %H:%M"))
-        fig.autofmt_xdate()
+            x = at[t] - 0.5
+            ax.axvline(x, color="#cf222e", linestyle="--", lw=1)
+            ax.annotate(label, (x, 0.98), xycoords=("data", "axes fraction"), rotation=90,
+                        va="top", ha="right", fontsize=7, color="#cf222e")
+        ax.set_xticks(xs, labels, fontsize=7, rotation=30, ha="right")
+        ax.set_xlim(-0.5, len(rows) - 0.5)
         ax.grid(alpha=0.3)
         out.append(f'<div class="plot" data-model="{html.escape(model)}" data-plot="{what}">'
                    f"{_svg(fig)}</div>")
@@ -124,7 +128,7 @@ def page(h: History, out: Path, last: int = 60) -> str:
                     not h.bytes_up(r.id, m):
                 continue
             fw, app = h.versions(r.id, m)
-            series.append({"t": r.started, "bytes_up": h.bytes_up(r.id, m),
+            series.append({"t": r.started, "release": r.release, "bytes_up": h.bytes_up(r.id, m),
                            "destinations": h.destinations(r.id, m), "firmware": fw,
                            "app": app})
         if series:
