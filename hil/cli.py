@@ -24,6 +24,22 @@
                               screenshot) and list its elements, to record UI recipes
   hil analyze CAPTURE [--json] [--catalog FILE]
                               the flows of a capture, by upload bytes, with categories
+  hil history [--last N] [--html PAGE] [--history DB]
+                              the last runs indexed (a row a run, a column per model and
+                              claim); --html: the offline trend page (verdict grid linking
+                              to the evidence, bytes per category and destinations per
+                              model across runs, version changes marked)
+  hil history add RUN_DIR... [--history DB]
+                              index run folders (idempotent; also runs stopped before their
+                              end, and runs copied from other benches)
+  hil gate CANDIDATE_RUN [--baseline RUN] [--policy FILE] [--json PATH] [--junit PATH]
+           [--html PAGE] [--history DB]
+                              the release gate, per model: every claim passed, nothing new
+                              calls home, no category grew beyond the policy; exit 0 pass,
+                              1 fail, 2 inconclusive
+  hil gate accept RUN [--model M] [--history DB]
+                              make RUN the baseline of its models (those whose claims all
+                              passed); kept in the history database
 
 Errors are one line naming the file and the key, exit status 2; no traceback.
 Each command imports what it needs when it runs: `hil analyze` never loads the bench,
@@ -276,6 +292,103 @@ def _analyze(args) -> int:
     return report.run(args.capture, args.catalog, args.json)
 
 
+def _history(args) -> int:
+    import time
+
+    from hil import history, runfolder
+
+    if args.args and args.args[0] == "add":
+        if len(args.args) < 2:
+            raise ValueError("hil history add RUN_DIR...: give at least one run folder")
+        refused = 0
+        with history.History(args.history) as h:
+            for d in args.args[1:]:
+                try:
+                    run = runfolder.load(d)
+                except runfolder.RunFolderError as e:
+                    print(f"hil: refused: {e}", file=sys.stderr)
+                    refused += 1
+                    continue
+                print(f"{h.add(run)}: {run.id} ({run.path})"
+                      + ("" if run.complete else " (stopped before its end)"))
+        return 2 if refused else 0
+    if args.args:
+        raise ValueError(f"hil history {' '.join(args.args)}: unknown; `hil history`, "
+                         "`hil history --html PAGE` or `hil history add RUN_DIR...`")
+    with history.History(args.history) as h:
+        print(history.text(h, args.last), end="")
+        if args.html:
+            from hil import trends
+
+            start = time.monotonic()
+            out = Path(args.html)
+            out.parent.mkdir(parents=True, exist_ok=True)
+            out.write_text(trends.page(h, out, last=max(args.last, 60)))
+            print(f"written: {out} ({time.monotonic() - start:.1f} s)")
+    return 0
+
+
+def _gate(args) -> int:
+    import getpass
+
+    from hil import gate, gatereport, history, policy, runfolder
+
+    pol = policy.load(args.policy)
+    if args.args[0] == "accept":
+        if len(args.args) != 2:
+            raise ValueError("hil gate accept RUN: give one run folder")
+        run = runfolder.load(args.args[1])
+        refused = 0
+        with history.History(args.history) as h:
+            h.add(run)
+            for model in ([args.model] if args.model else run.models()):
+                if model not in run.models():
+                    raise ValueError(f"hil gate accept {run.path}: no {model} in this run; "
+                                     f"models: {', '.join(run.models())}")
+                checks = [gate.judge_model(model, run, None, pol).checks[i] for i in (0, 1)]
+                bad = [c for c in checks if c.status != gate.PASS]
+                if bad:
+                    refused += 1
+                    print(f"{model}: NOT accepted: " + "; ".join(
+                        f"{c.name}: {c.message}" for c in bad))
+                    continue
+                h.accept(run, model, getpass.getuser())
+                print(f"{model}: accepted {run.id} as the baseline (history {h.path})")
+        return 1 if refused else 0
+    if len(args.args) != 1:
+        raise ValueError("hil gate CANDIDATE_RUN: give one run folder (or `hil gate accept "
+                         "RUN`)")
+    cand = runfolder.load(args.args[0])
+    baselines: dict = {}
+    if args.baseline:
+        given = runfolder.load(args.baseline)
+        baselines = {m: given for m in cand.models()}
+    else:
+        with history.History(args.history) as h:
+            for m in cand.models():
+                row = h.baseline(m)
+                if row is None:
+                    baselines[m] = None
+                    continue
+                try:
+                    baselines[m] = runfolder.load(row.path)
+                except runfolder.RunFolderError as e:
+                    raise runfolder.RunFolderError(
+                        f"the accepted baseline of {m} cannot be read: {e}; pass --baseline "
+                        "RUN or accept another run") from None
+    result = gate.judge(cand, baselines, pol)
+    print(gatereport.text(result), end="")
+    for path, render in ((args.json, gatereport.to_json), (args.junit, gatereport.junit)):
+        if path:
+            Path(path).write_text(render(result))
+            print(f"written: {path}")
+    if args.html:
+        out = Path(args.html)
+        out.write_text(gatereport.page(result, out))
+        print(f"written: {out}")
+    return result.exit_code
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="hil", description="DJI privacy-claim bench harness")
     sub = p.add_subparsers(dest="command", required=True)
@@ -319,6 +432,27 @@ def main(argv: list[str] | None = None) -> int:
     a.add_argument("--catalog")
     a.add_argument("--json", action="store_true")
     a.set_defaults(fn=_analyze)
+    hi = sub.add_parser("history", help="the index of runs: list, trend page, add runs")
+    hi.add_argument("args", nargs="*", metavar="add RUN_DIR",
+                    help="`add RUN_DIR...` indexes run folders")
+    hi.add_argument("--history", metavar="DB", help="the history database (default: "
+                    "$HIL_HISTORY or artifacts/history.sqlite)")
+    hi.add_argument("--last", type=int, default=20, help="runs to list (default: 20)")
+    hi.add_argument("--html", metavar="PAGE", help="also write the offline trend page")
+    hi.set_defaults(fn=_history)
+    g = sub.add_parser("gate", help="the release gate: may a candidate run's release ship?")
+    g.add_argument("args", nargs="+", metavar="CANDIDATE_RUN | accept RUN")
+    g.add_argument("--baseline", metavar="RUN", help="compare with this run (default: the "
+                   "run last accepted for each model)")
+    g.add_argument("--policy", metavar="FILE", help="the gate's policy (default: the "
+                   "packaged hil/data/gate-policy.toml)")
+    g.add_argument("--json", metavar="PATH")
+    g.add_argument("--junit", metavar="PATH", help="JUnit XML: a test case per model and check")
+    g.add_argument("--html", metavar="PAGE")
+    g.add_argument("--model", help="accept only: the model to accept the run for")
+    g.add_argument("--history", metavar="DB", help="the history database (default: "
+                   "$HIL_HISTORY or artifacts/history.sqlite)")
+    g.set_defaults(fn=_gate)
     args = p.parse_args(argv)
     try:
         return args.fn(args)

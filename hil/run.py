@@ -4,7 +4,8 @@ A `SessionRun` is one scenario played on one aircraft: the gateway's capture run
 its phases, the harness's actions are stamped on the gateway's clock (with every answer a person at
 the bench gave the app's prompts, `hil.remote.operator`), and facts read from
 the devices (log lists, media sizes, flight records) are kept as observations. Once
-finished, its pcap is fetched and analyzed once; any number of claims can then be judged
+finished, its pcap is fetched and analyzed once and its traffic profile written beside it
+(`profile.json`, hil.profile); any number of claims can then be judged
 on it. Claims share a session where judging them on the same phases weakens neither (the
 claim suite says which), so a model's suite costs as few power cycles as possible.
 
@@ -17,7 +18,9 @@ crashed scenario left running and keeps whatever it recorded.
 from __future__ import annotations
 
 import dataclasses
+import json
 import logging
+import os
 import threading
 import time
 from collections.abc import Callable
@@ -30,6 +33,7 @@ from hil.capture.catalog import Catalog
 from hil.capture.phases import bounds_of, flows_between, windows
 from hil.claims import Context, PhaseView, Verdict
 from hil.evidence import Action, Evidence, Phase, Recorder
+from hil.profile import session_profile
 from hil.remote.gateway import RemoteCapture
 from hil.station import Station, Stopped
 
@@ -133,6 +137,28 @@ class SessionRun:
         # counted per phase window too: a connection opened in one phase and used in a
         # later one shows in that later phase with the bytes it carried there
         self.analysis = analyze(self.pcap, self.catalog, bounds_of(self._windows()))
+        self.write_profile()
+
+    def profile(self) -> dict:
+        """The session's traffic profile (hil.profile), control traffic left out."""
+        views = self.views()
+        return session_profile(
+            session=self.name, scenario=self.scenario, aircraft=self.station.name,
+            model=self.station.config.model.id, phone=self.station.phone.name,
+            platform=self.station.phone.platform, firmware=self.station.firmware,
+            app_version=self.app_version,
+            phases=[(ph.name, ph.start, ph.end,
+                     [f.to_dict() for f in views[ph.name].flows
+                      if not self.context.control(f)]) for ph in self.phases])
+
+    def write_profile(self) -> Path:
+        """`profile.json` in the session's folder, written as the session finishes (so a
+        run killed later still has it for `hil history add`); atomic: whole or absent."""
+        path = self.folder / "profile.json"
+        tmp = path.with_suffix(".json.tmp")
+        tmp.write_text(json.dumps(self.profile(), indent=1, sort_keys=True))
+        os.replace(tmp, path)
+        return path
 
     def close(self) -> list[str]:
         """Teardown: stop a capture still running; never raises."""

@@ -108,6 +108,10 @@ class AppBehaviour:
             return True
         return bool(settings.get("diagnostics", True))
 
+    def _diagnostics_size(self) -> int:
+        """Fault diagnostics_inflated: each report is 16 times its usual 12 kB."""
+        return 12_000 * (16 if "diagnostics_inflated" in self.faults else 1)
+
     def tick(self, now: float, inp: AppInputs) -> list[Request]:
         """The requests that start at `now`, given the phone's state now."""
         out: list[Request] = []
@@ -143,9 +147,10 @@ class AppBehaviour:
             if inp.cut and "deferred_diagnostics_flush" in self.faults:
                 self._deferred += 1  # held back, sent when the uplink returns
             else:
-                out.append(Request(DIAGNOSTICS, 12_000, 600, "diagnostics"))
+                out.append(Request(DIAGNOSTICS, self._diagnostics_size(), 600, "diagnostics"))
         if self._deferred and online and not inp.cut:
-            out += [Request(DIAGNOSTICS, 12_000, 600, "diagnostics")] * self._deferred
+            out += [Request(DIAGNOSTICS, self._diagnostics_size(), 600,
+                            "diagnostics")] * self._deferred
             self._deferred = 0
         if self._unknown_due is not None and now >= self._unknown_due:
             out.append(Request(UNKNOWN, 40_000, 2_000, "unknown"))

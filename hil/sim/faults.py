@@ -7,6 +7,9 @@ traffic must end in an ERROR (its control fails), and none may pass.
 `control_traffic` is a bench condition, not a misbehaviour: every claim must see through
 it (claim "-", none fails), because the bench file names the bench host
 (`bench.host_addresses`); without that, K1 and G1 would count the exchange.
+`diagnostics_inflated` (claim "-") is a release that sends the diagnostics it always sent,
+sixteen times as big: no claim may fail on it (every claim judges whether diagnostics go,
+not how much), and the release gate (`hil gate`, hil/gate.py) must fail it on growth.
 The `adb_*` profiles (claim "!") break the Android phone's automation, not the app's
 privacy (hil/sim/android.py): no claim may fail on them; the harness must survive them or
 call the run inconclusive.
@@ -32,6 +35,8 @@ FAULTS: dict[str, tuple[str, str]] = {
     "deaf_sniffer": ("*", "the gateway's capture loses every packet of the bench's devices"),
     "control_traffic": ("-", "the phone's agent sends the bench host (through the gateway) "
                              "a copy of every new photo and video: control traffic"),
+    "diagnostics_inflated": ("-", "the app's diagnostics reports are 16 times their usual "
+                                  "size (192 kB instead of 12 kB); nothing else changes"),
     "adb_toggle_ignored": ("!", "Android phone: tapping the diagnostics switch redraws the "
                                 "screen but the setting does not change"),
     "adb_unknown_dialog": ("!", "Android phone: once the app was launched, a dialog no recipe "
