@@ -38,12 +38,14 @@ import shutil
 import socket
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
 
 from hil.bench import Bench, PhoneConfig
 
-OK, FAIL, SKIP = "ok", "FAIL", "skip"
+# wakefulness: part of doctor's pure core, re-exported (the adb phone's check uses it)
+from hil.checks import FAIL, OK, SKIP, SSH_TIMEOUT, Check, wakefulness  # noqa: F401
+
 MIN_FREE_GATEWAY = 256 << 20  # bytes free in the gateway's capture folder: a floor, not
 # a measured need (the netns bench's gateway has a 512 MiB tmpfs there)
 MIN_FREE_LOCAL = 1 << 30  # bytes free for artifacts on this host
@@ -51,21 +53,6 @@ CLOCK_LIMIT = 1.0  # seconds the gateway's clock may differ from this host's
 CLOCK_UNCERTAINTY = 0.25  # seconds: half the fastest round trip to the gateway
 CAPTURE_SECONDS = 1
 NFT_TABLE = "hil_doctor"
-SSH_TIMEOUT = 10.0
-
-
-@dataclass(frozen=True)
-class Check:
-    device: str  # "relay", "gateway", "phone pixel-spark", "aircraft spark", "bench"
-    name: str  # what was checked: "board", "ssh", "tcpdump", "app", "link", "lock" ...
-    status: str  # ok | FAIL | skip
-    detail: str
-    fix: str = ""
-
-    @property
-    def line(self) -> str:
-        fix = f"; fix: {self.fix}" if self.status == FAIL and self.fix else ""
-        return f"{self.status:<5}{self.device} {self.name}: {self.detail}{fix}"
 
 
 def _gib(n: float) -> str:
@@ -119,15 +106,6 @@ def clock_check(offset: float, uncertainty: float) -> Check:
                      "corrects an offset measured once, not a clock that drifts",
                      "run NTP on both (chrony or systemd-timesyncd) against one server")
     return Check("gateway", "clock", OK, detail)
-
-
-def wakefulness(dumpsys_power: str) -> str | None:
-    """mWakefulness from `dumpsys power` ("Awake", "Asleep", "Dozing"), or None."""
-    for line in dumpsys_power.splitlines():
-        key, _, value = line.strip().partition("=")
-        if key == "mWakefulness":
-            return value.strip()
-    return None
 
 
 def heard_check(name: str, url: str, heard: set[str], seconds: float) -> Check:

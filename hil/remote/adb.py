@@ -613,7 +613,7 @@ def doctor(p: PhoneConfig, say, bench_path="B"):
     after), the app's version, the UI recipe for it, the screen awake."""
     import adbutils
 
-    from hil.doctor import FAIL, OK, SKIP, Check, wakefulness
+    from hil.checks import FAIL, OK, SKIP, Check, wakefulness
     from hil.remote.recipe import RecipeError
 
 

@@ -131,7 +131,7 @@ class AgentApp(App):
 
 def doctor(p: PhoneConfig, say, bench_path=None):
     """`hil doctor`'s checks of an agent phone: its agent answers, the app is installed."""
-    from hil.doctor import FAIL, OK, SKIP, SSH_TIMEOUT, Check
+    from hil.checks import FAIL, OK, SKIP, SSH_TIMEOUT, Check
     from hil.remote.ssh import SshError
 
     dev, s = f"phone {p.name}", p.options

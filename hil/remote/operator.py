@@ -558,7 +558,7 @@ class ByHandApp(App):
 def doctor(p, say, bench_path=None):
     """`hil doctor`'s check of an operator phone: whether a person can be asked here (a
     terminal); without one its claims will be skipped, which doctor says, not a failure."""
-    from hil.doctor import OK, SKIP, Check
+    from hil.checks import OK, SKIP, Check
 
     dev, who = f"phone {p.name}", p.person
     desk = Desk()
