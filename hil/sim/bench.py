@@ -65,6 +65,7 @@ SIMULATORS = {"numato": NumatoSimulator, "lcus": LcusSimulator,
               "kmtronic": KmtronicSimulator, "devantech": DevantechSimulator}
 CONTROLLER_BOOT = 5.0  # seconds, real; scaled like the aircraft's
 PHOTO_OVER_NOMINAL = 1.25
+NOMINAL_VIDEO_RATE = 600_000  # bytes per real second: a 5 s video is over every nominal
 SSH_USER = "hil"
 AGENT = "agent"  # the phone backend whose agent the simulated phones run
 ADB = "adb"  # the phone backend of the simulated Android phones
@@ -154,10 +155,14 @@ class SimBench:
             self.inputs[a.controller.relay] = ctl
             port = _free_udp_port()
             ac_in = self.inputs[a.power.relay]
-            # photos a little over the model's nominal size (which stands in for a photo
-            # nobody could measure: a lower bound, and on a real aircraft it is one)
-            onboard = Onboard(photo_size=int(a.model.photo.size * PHOTO_OVER_NOMINAL),
-                              records_logs="no_local_log" not in self.faults)
+            # Seen through the app, a photo's size is nobody's to measure: the model's
+            # nominal size stands in, a lower bound (a real aircraft's photos are larger), so
+            # these aircraft take photos a little over it and videos over it. Elsewhere the
+            # link measures them: smaller files, less for the simulated phones to build.
+            sized = {} if a.link != "app" else dict(
+                photo_size=int(a.model.photo.size * PHOTO_OVER_NOMINAL),
+                video_bytes_per_s=NOMINAL_VIDEO_RATE)
+            onboard = Onboard(records_logs="no_local_log" not in self.faults, **sized)
             self.onboard[name] = onboard
             self._booted[name] = False
             sim = SimAircraft(port, a.firmware,

@@ -40,12 +40,11 @@ class FlightLog:
 @dataclass
 class Onboard:
     # Smaller than a real DJI file (5-10 MB), large beside everything else the app sends:
-    # the simulated phones build every packet in Python, four of them at once. The
-    # simulated bench gives each aircraft photos a little over its model's nominal size.
+    # the simulated phones build every packet in Python, four of them at once. (An
+    # aircraft seen only through the app gets photos over its model's nominal size:
+    # hil.sim.bench.)
     photo_size: int = 500_000
-    # per real second (the bench scales time): a 5 s video is over every model's nominal
-    # photo size, which stands in for a video nobody measured
-    video_bytes_per_s: int = 600_000
+    video_bytes_per_s: int = 250_000  # per real second; the bench scales time
     log_size: int = 150_000
     records_logs: bool = True  # fault no_local_log: False
     card_used: float = 1234.5 * MIB  # bytes already on the card

@@ -28,6 +28,9 @@ from hil.sim.faults import FAULTS
 from hil.sim.person import SimPerson, run_in_pty
 
 ROOT = Path(__file__).resolve().parents[2]
+# suites played at once: a suite mostly waits (boot and observation windows, a quarter of
+# its wall time on the CPU, measured), so three share two cores without a late press
+MATRIX_WORKERS = 3
 MODELS = ("spark", "mavic", "phantom4pro", "inspire2")
 CLAIMS = ("K1", "K2", "K3", "K4", "K5", "K6", "K7", "K8", "G1")
 IOS = {"phantom4pro"}  # its phone is an iPhone: K7 (Local Data Mode) is skipped there
@@ -160,7 +163,7 @@ def test_each_fault_fails_exactly_its_claims(tmp_path, bench):
                                  "-m", " or ".join(ON[bench]),
                                  *(["--sim-fault", fault] if fault else []))
 
-    with ThreadPoolExecutor(2) as pool:  # one suite per core
+    with ThreadPoolExecutor(MATRIX_WORKERS) as pool:
         runs = list(pool.map(one, EXPECTED))
     table = [f"{'fault profile':28} " + " ".join(f"{c:>3}" for c in CLAIMS)]
     problems = []
