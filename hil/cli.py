@@ -71,6 +71,19 @@ def _harness_errors() -> tuple[type[Exception], ...]:
             RecipeError, AppError)
 
 
+def _live_bench(path):
+    """The bench in this file, whose devices are live: a simulated bench's template is
+    refused, naming the command that starts it (its resolved file is live)."""
+    from hil import bench as benchmod
+
+    bench = benchmod.load(path)
+    if bench.kind != "real":
+        raise benchmod.BenchError(
+            f"bench file {bench.path} is a {bench.kind} bench: start it with `hil sim "
+            f"{bench.path}` and pass the resolved bench file it prints")
+    return bench
+
+
 def _check(args) -> int:
     from hil import bench as benchmod
 
@@ -101,14 +114,9 @@ def _check(args) -> int:
 def _doctor(args) -> int:
     import time
 
-    from hil import bench as benchmod
     from hil import doctor
 
-    bench = benchmod.load(args.bench)
-    if bench.kind != "real":
-        raise benchmod.BenchError(
-            f"bench file {bench.path} is a {bench.kind} bench: start it with `hil sim "
-            f"{bench.path}` and pass the resolved bench file it prints")
+    bench = _live_bench(args.bench)
     print(f"doctor: bench {bench.name} ({bench.path})", flush=True)
     start = time.monotonic()
     checks = doctor.run(bench, say=lambda line: print(line, flush=True),
@@ -157,7 +165,7 @@ def _phone_dump(args) -> int:
     from hil.remote import adb
     from hil.remote.phone import AppCannot
 
-    bench = benchmod.load(args.bench)
+    bench = _live_bench(args.bench)
     phone = bench.phones.get(args.phone)
     if phone is None:
         raise benchmod.BenchError(f"bench file {bench.path}: no phone {args.phone!r}; phones: "
@@ -165,10 +173,6 @@ def _phone_dump(args) -> int:
     if phone.backend != "adb":
         raise benchmod.BenchError(f"bench file {bench.path}: phone.{phone.name}.backend is "
                                   f"{phone.backend!r}: `hil phone dump` reads adb phones")
-    if phone.options.serial == benchmod.SIM:
-        raise benchmod.BenchError(f"bench file {bench.path} is a {bench.kind} bench: start "
-                                  f"it with `hil sim {bench.path}` and pass the resolved "
-                                  "bench file it prints")
     app = adb.open_app(phone)
     app.connect()
     out = Path(args.out)
@@ -253,16 +257,11 @@ def _report(args) -> int:
 def _power(args) -> int:
     import getpass
 
-    from hil import bench as benchmod
     from hil.lock import BenchLock
     from hil.power.boards import open_board
     from hil.power.manual import BenchPower, devices
 
-    bench = benchmod.load(args.bench)
-    if bench.kind != "real":
-        raise benchmod.BenchError(
-            f"bench file {bench.path} is a {bench.kind} bench: start it with `hil sim "
-            f"{bench.path}` and pass the resolved bench file it prints")
+    bench = _live_bench(args.bench)
     if (args.action == "mark") != (args.state is not None):
         raise ValueError("hil power mark TARGET on|off: says what a person checked at the "
                          f"bench; `hil power {args.action}` takes no state")
