@@ -179,8 +179,7 @@ def _phone_dump(args) -> int:
     out.mkdir(parents=True, exist_ok=True)
     stem = out / f"{phone.name}-{time.strftime('%Y%m%d-%H%M%S')}"
     nodes = app.dump("dump the screen")
-    xml = app._read(adb.DUMP, "dump the screen")
-    stem.with_suffix(".xml").write_bytes(xml)
+    stem.with_suffix(".xml").write_text(app.last_dump)
     stem.with_suffix(".png").write_bytes(app.screenshot())
     print(f"app version: {app.version() or 'not installed'}; running: {app.running()}")
     try:

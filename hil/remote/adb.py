@@ -82,7 +82,6 @@ class AdbOptions:
     recipes: Path | None
     locale: str
     step_timeout: float
-    bench_dir: Path
 
 
 def parse(section: Section) -> AdbOptions:
@@ -99,15 +98,13 @@ def parse(section: Section) -> AdbOptions:
         if not 0 < port < 65536:
             raise section.fail("adb_port", f"{port} is not a port number (1-65535)")
     folder = section.path("recipes", None)
-    bench_dir = section.folder
-    if folder is None and (bench_dir / "recipes").is_dir():
-        folder = bench_dir / "recipes"
+    if folder is None and (section.folder / "recipes").is_dir():
+        folder = section.folder / "recipes"
     folder = folder.resolve() if folder is not None else None  # a resolved copy lives elsewhere
     timeout = section.value("step_timeout", float, 20.0)
     if timeout <= 0:
         raise section.fail("step_timeout", "must be a positive number of seconds")
-    return AdbOptions(serial, port, folder, section.value("locale", str, "en"), timeout,
-                      bench_dir)
+    return AdbOptions(serial, port, folder, section.value("locale", str, "en"), timeout)
 
 
 def open_app(phone: PhoneConfig) -> AdbApp:
@@ -139,6 +136,7 @@ class AdbApp(App):
         self.step = "start"
         self._device = None
         self._transport = ""
+        self.last_dump = ""  # the last screen read, its XML
         self._launched = False  # launched by the harness, not closed since
 
     # -- adb ----------------------------------------------------------------------------
@@ -310,16 +308,13 @@ class AdbApp(App):
                                  f"nothing (exit status {rc})")
                 continue
             try:
-                return uitree.parse(out[at:])
+                nodes = uitree.parse(out[at:])
             except DumpError as e:
                 last = e
+                continue
+            self.last_dump = out[at:]  # as the phone wrote it (hil phone dump saves it)
+            return nodes
         raise AppError(f"phone {self.name}: {step}: cannot read the screen: {last}")
-
-    def _read(self, path: str, step: str) -> bytes:
-        try:
-            return self.device().sync.read_bytes(path)
-        except (self._adbutils.AdbError, OSError) as e:
-            raise AppError(f"phone {self.name}: {step}: cannot read {path}: {e}") from None
 
     def screen(self) -> list[Node]:
         """The screen after every known dialog on it is dismissed (each logged)."""

@@ -56,7 +56,7 @@ class Phone:
         server.connect(self.adbd.serial)
         self.server = server
         self.app = AdbApp("pixel-t", AdbOptions(self.adbd.serial, server.port, recipes, "en",
-                                                2.0, ROOT / "benches"))
+                                                2.0))
 
     def link(self):
         self.up = True
@@ -248,7 +248,7 @@ def test_the_shell_client_decodes_v2_packets_and_names_a_refusal(server):
 
 
 def test_a_bench_without_its_adb_server_says_how_to_start_it(tmp_path):
-    p = AdbApp("pixel-t", AdbOptions("127.0.0.1:5555", 1, RECIPES, "en", 1.0, ROOT))
+    p = AdbApp("pixel-t", AdbOptions("127.0.0.1:5555", 1, RECIPES, "en", 1.0))
     with pytest.raises(AppError, match=r"no adb server answers on 127.0.0.1:1 .*start it with "
                                        r"`adb -P 1 start-server`"):
         p.version()
@@ -289,7 +289,7 @@ def test_hil_sim_prints_each_phones_adb_line_and_hil_phone_dump_records_a_screen
 
 
 def test_a_phone_not_on_the_adb_server_is_an_error_naming_it(server):
-    app = AdbApp("pixel-t", AdbOptions("127.0.0.1:1", server.port, RECIPES, "en", 1.0, ROOT))
+    app = AdbApp("pixel-t", AdbOptions("127.0.0.1:1", server.port, RECIPES, "en", 1.0))
     with pytest.raises(AppError) as e:
         app.version()
     assert str(e.value).startswith(f"phone pixel-t: not on adb at adb server 127.0.0.1:"
