@@ -66,9 +66,10 @@ def _harness_errors() -> tuple[type[Exception], ...]:
     from hil.power.state import StateUnknown
     from hil.remote.phone import AppError
     from hil.remote.recipe import RecipeError
+    from hil.remote.ssh import SshError
 
     return (BenchError, LinkError, BenchBusy, RelayError, StateUnknown, kinds.Unavailable,
-            RecipeError, AppError)
+            RecipeError, AppError, SshError)
 
 
 def _live_bench(path):

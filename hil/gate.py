@@ -133,12 +133,13 @@ def phase_bytes(profiles: list[dict], policy: Policy) -> dict[tuple[str, str], d
     for p in profiles:
         for ph in p["phases"]:
             cats = out.setdefault((p["scenario"], ph["name"]), {})
-            for cat, c in ph["categories"].items():
-                if cat in policy.ignore_categories:
+            for name, s in ph["servers"].items():  # per destination: the policy ignores some
+                cat = s["category"]
+                if policy.ignored(name, cat):
                     continue
                 up, flows = cats.get(cat, (0, []))
-                cats[cat] = (up + c["bytes_up"],
-                             flows + [f for f in ph["flows"] if f["category"] == cat])
+                cats[cat] = (up + s["bytes_up"],
+                             flows + [f for f in ph["flows"] if f["destination"] == name])
     return out
 
 

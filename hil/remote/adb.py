@@ -144,8 +144,10 @@ class AdbApp(App):
         return f"adb server 127.0.0.1:{self.options.adb_port} -> {self.options.serial}"
 
     def sh(self, cmd: str, step: str | None = None, timeout: float | None = None,
-           binary: bool = False):
-        """Run a shell command on the phone: (exit code, output). One reconnect on a drop."""
+           binary: bool = False, repeat: bool = True):
+        """Run a shell command on the phone: (exit code, output). On a drop: one reconnect,
+        then the command again if `repeat` (a read); a command that acts (a tap, a key, a
+        launch) is not sent twice: the step is an AppError (it may have landed)."""
         step = step or self.step
         timeout = timeout or self.options.step_timeout
         log.info("%s: shell %s", self._where(), cmd)
@@ -156,6 +158,10 @@ class AdbApp(App):
                         self.name, step, first)
             try:
                 self.reconnect()
+                if not repeat:
+                    raise AppError(f"phone {self.name} dropped off adb during {step}: "
+                                   f"{first}; reconnected (disconnect and connect), and "
+                                   f"`{cmd}` not sent again: it may have acted already")
                 return self._shell(cmd, timeout, binary)
             except (self._adbutils.AdbError, OSError) as second:
                 raise AppError(f"phone {self.name} dropped off adb during {step}: {first}; "
@@ -251,7 +257,7 @@ class AdbApp(App):
                            f"from {self._version} to {version} (an update?): the run stops "
                            "judging this phone")
         self.sh(f"input keyevent {WAKEUP}; wm dismiss-keyguard")  # where adb allows
-        self.sh(f"am start -n {self.package}/{self.recipe().launch}")
+        self.sh(f"am start -n {self.package}/{self.recipe().launch}", repeat=False)
         self._until(lambda nodes: self._on(nodes, self._launch_screen()),
                     f"the app's first screen ({self._launch_screen()})")
         if not self.running():
@@ -271,7 +277,10 @@ class AdbApp(App):
             if version is None:
                 raise AppCannot(f"phone {self.name}: {self.package} is not installed (no "
                                 "versionName in `dumpsys package`)")
-            found = self.recipes.select(self.package, version, self.options.locale)
+            try:
+                found = self.recipes.select(self.package, version, self.options.locale)
+            except recipes.RecipeError as e:
+                raise AppError(f"phone {self.name}: {e}") from None
             if found is None:
                 raise AppCannot(
                     f"phone {self.name}: no UI recipe for {self.package} {version} (locale "
@@ -337,7 +346,7 @@ class AdbApp(App):
 
     def tap(self, node: Node) -> None:
         x, y = node.centre
-        self.sh(f"input tap {x} {y}")
+        self.sh(f"input tap {x} {y}", repeat=False)
 
     def _on(self, nodes: list[Node], screen: str) -> bool:
         e = self.entry("screens", screen)
@@ -379,7 +388,7 @@ class AdbApp(App):
                 continue
             if backs < 2:
                 backs += 1
-                self.sh(f"input keyevent {BACK}")
+                self.sh(f"input keyevent {BACK}", repeat=False)
                 nodes = self.screen()
                 continue
             if relaunched:

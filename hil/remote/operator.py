@@ -499,7 +499,8 @@ class ByHandApp(App):
         self.inner, self.steps, self.person = inner, frozenset(steps), person_app
         self.name = inner.name
         extra = {cap for step, cap in (("records", RECORDS), ("linked", SHOWS_AIRCRAFT),
-                                       ("firmware", SHOWS_FIRMWARE), ("take_photo", MEDIA))
+                                       ("firmware", SHOWS_FIRMWARE), ("take_photo", MEDIA),
+                                       ("video", MEDIA))
                  if step in self.steps}
         self.capabilities = frozenset(inner.capabilities | extra)
 

@@ -325,8 +325,9 @@ class Recipes:
         return list(self._loaded.values())
 
     def select(self, package: str, version: str, locale: str = "en") -> Recipe | None:
-        """The recipe for this exact app version (and locale); None: there is none."""
-        for recipe in self.all():
+        """The recipe for this exact app version (and locale); None: there is none. A
+        later folder's recipe wins (a bench's own over a shipped one)."""
+        for recipe in reversed(self.all()):
             if recipe.package == package and version in recipe.versions \
                     and recipe.locale == locale:
                 return recipe

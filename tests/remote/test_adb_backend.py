@@ -294,3 +294,16 @@ def test_a_phone_not_on_the_adb_server_is_an_error_naming_it(server):
         app.version()
     assert str(e.value).startswith(f"phone pixel-t: not on adb at adb server 127.0.0.1:"
                                    f"{server.port} -> 127.0.0.1:1 (not listed): ")
+
+
+def test_a_tap_is_not_sent_twice_when_the_phone_drops_off_adb(phone):
+    p = phone()
+    p.app.launch()
+    node = p.app.screen()[0]
+    p.adbd.go_offline()
+    threading.Timer(0.3, p.adbd.back_online).start()
+    with pytest.raises(AppError) as e:
+        p.app.tap(node)
+    assert "reconnected (disconnect and connect), and `input tap" in str(e.value)
+    assert "not sent again: it may have acted already" in str(e.value)
+    assert p.app.running()  # the phone is back: a read goes through

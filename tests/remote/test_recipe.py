@@ -146,3 +146,11 @@ def test_hil_check_lists_unverified_entries_and_refuses_a_bad_recipe(tmp_path):
     assert res.stderr.strip().splitlines() == [
         f"hil: recipe file {bad}: settings.diagnostics.switch: a selector takes id, text, "
         "desc, class, package, text_contains (at least one); not xpath"]
+
+
+def test_a_benchs_own_recipe_wins_over_a_shipped_one_for_the_same_version(tmp_path):
+    shipped, own = tmp_path / "shipped", tmp_path / "own"
+    write(shipped, MINIMAL, "shipped-en.toml")
+    write(own, MINIMAL, "recorded-here-en.toml")
+    found = recipe.Recipes([shipped / "recipes", own / "recipes"])
+    assert found.select("dji.go.v4", "9.9.9").name == "recorded-here-en.toml"
