@@ -10,7 +10,10 @@ values.
 
 Here a list of dicts with the same keys (the flows, the DNS lookups) is encoded a column
 at a time with the C encoders of :mod:`json`, each dict then being one template filled
-in, and the text goes to the stream in pieces of about :data:`CHUNK` characters.
+in, and the text goes to the stream in pieces of about :data:`CHUNK` characters. A
+:class:`Table` is such a list given column by column, so that a caller holding columns
+(a capture's flows) never builds the dicts: it is written as the list of dicts it stands
+for.
 """
 
 from __future__ import annotations
@@ -20,13 +23,52 @@ import math
 import operator
 from typing import TextIO
 
-__all__ = ["CHUNK", "dumps", "write"]
+__all__ = ["CHUNK", "Table", "dumps", "write"]
 
 #: Characters gathered before one write to the stream.
 CHUNK = 1 << 20
 _ROWS = 2048  # members of a long list encoded at a time
 
 _encode_str = json.encoder.encode_basestring_ascii
+
+
+class Table:
+    """A list of dicts with the same keys, held as rows of values: ``rows[r][i]`` is row
+    ``r``'s value of ``keys[i]``. :func:`write` and :func:`dumps` write it exactly as the
+    list of dicts it stands for (:meth:`dicts` gives that list)."""
+
+    __slots__ = ("keys", "rows")
+
+    def __init__(self, keys, rows) -> None:
+        self.keys = tuple(keys)
+        self.rows = rows if isinstance(rows, list) else list(rows)
+        if not self.keys or not all(type(k) is str for k in self.keys):
+            raise ValueError("a Table needs string keys, at least one")
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def dicts(self) -> list[dict]:
+        """The table as the list of dicts it stands for."""
+        return [dict(zip(self.keys, values, strict=True)) for values in self.rows]
+
+
+def _table_texts(table: Table, start: int, stop: int, depth: int) -> list[str]:
+    """Rows ``start:stop`` of ``table`` (dicts at ``depth``) as texts."""
+    columns = [_column(list(values), depth + 1)
+               for values in zip(*table.rows[start:stop], strict=True)]  # fmt: skip
+    if len(columns) != len(table.keys):
+        raise ValueError(f"a Table row has {len(columns)} values for {len(table.keys)} keys")
+    template = _template(table.keys, depth)
+    return [template % row for row in zip(*columns, strict=True)]
+
+
+def _template(keys: tuple[str, ...], depth: int) -> str:
+    """A dict with ``keys`` at ``depth`` as a %-template of its values."""
+    inner = "\n" + "  " * (depth + 1)
+    return "{" + inner + ("," + inner).join(
+        _encode_str(k).replace("%", "%%") + ": %s" for k in keys
+    ) + "\n" + "  " * depth + "}"  # fmt: skip
 
 
 def _float(value: float) -> str:
@@ -88,10 +130,7 @@ def _dicts(items: list, depth: int) -> list[str] | None:
     else:
         rows = ([item[keys[0]]] for item in items)
     columns = [_column(list(values), depth + 1) for values in zip(*rows, strict=True)]
-    inner = "\n" + "  " * (depth + 1)
-    template = "{" + inner + ("," + inner).join(
-        _encode_str(k).replace("%", "%%") + ": %s" for k in keys
-    ) + "\n" + "  " * depth + "}"  # fmt: skip
+    template = _template(keys, depth)
     return [template % row for row in zip(*columns, strict=True)]
 
 
@@ -108,6 +147,11 @@ def _render(value, depth: int) -> str:
         return text
     inner = "\n" + "  " * (depth + 1)
     close = "\n" + "  " * depth
+    if isinstance(value, Table):
+        if not len(value):
+            return "[]"
+        return "[" + inner + ("," + inner).join(
+            _table_texts(value, 0, len(value), depth + 1)) + close + "]"  # fmt: skip
     if isinstance(value, (list, tuple)):
         if not value:
             return "[]"
@@ -137,6 +181,13 @@ def _pieces(doc, depth: int = 0):
             yield ("{" if not i else ",") + inner + _key(key) + ": "
             yield from _pieces(value, depth + 1)
         yield "\n" + "  " * depth + "}"
+    elif isinstance(doc, Table) and len(doc):
+        inner = "\n" + "  " * (depth + 1)
+        yield "[" + inner
+        for start in range(0, len(doc), _ROWS):  # a slice at a time: bounded memory
+            texts = _table_texts(doc, start, min(start + _ROWS, len(doc)), depth + 1)
+            yield ("," + inner if start else "") + ("," + inner).join(texts)
+        yield "\n" + "  " * depth + "]"
     elif isinstance(doc, (list, tuple)) and doc:
         inner = "\n" + "  " * (depth + 1)
         yield "[" + inner

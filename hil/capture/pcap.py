@@ -28,6 +28,7 @@ import io
 import math
 import os
 import struct
+import sys
 from array import array
 from collections.abc import Iterator
 from typing import BinaryIO, NamedTuple
@@ -71,6 +72,7 @@ _BOM_LE = b"\x4d\x3c\x2b\x1a"
 _BOM_BE = b"\x1a\x2b\x3c\x4d"
 
 _IDB, _OPB, _SPB, _EPB = 1, 2, 3, 6
+_NATIVE = "<" if sys.byteorder == "little" else ">"
 
 #: Batch layouts: classic pcap records, pcapng Enhanced Packet Blocks, one Packet Block.
 PCAP, EPB, OPB = "pcap", "epb", "opb"
@@ -286,17 +288,7 @@ def _pcap(r: _Reader, magic: bytes) -> Iterator[Batch]:
     pos = 24
     while True:
         buf, end = r.buf, r.end
-        found: list[int] = []  # list.append is quicker than array.append in this loop
-        append = found.append
-        # The hot loop: one record a turn. The buffer's slack makes reading a header that
-        # runs past `end` safe; such a record ends past `end` and stops the loop.
-        while True:
-            (incl,) = incl_at(buf, pos + 8)  # unpacked so: 7% quicker than indexing [0]
-            nxt = pos + 16 + incl
-            if nxt > end:
-                break
-            append(pos)
-            pos = nxt
+        found, pos = _walk_pcap(buf, pos, end, endian)
         positions = array("q", found)
         bad = _first_oversized(buf, positions, endian, limit)
         if bad is not None:
@@ -327,6 +319,40 @@ def _pcap(r: _Reader, magic: bytes) -> Iterator[Batch]:
                           f"header says {incl} bytes, {remain - 16} remain")  # fmt: skip
         r.refill(pos, 16 + incl)
         pos = 0
+
+
+def _walk_pcap(buf: bytearray, pos: int, end: int, endian: str) -> tuple[list[int], int]:
+    """Offsets of the classic pcap records that follow each other from ``buf[pos]`` and
+    end by ``end``, and the offset of the record after them: the hot loop, one record a
+    turn. The buffer's slack makes reading a header that runs past ``end`` safe; such a
+    record ends past ``end`` and stops it."""
+    found: list[int] = []  # list.append is quicker than array.append in this loop
+    append = found.append
+    if endian != _NATIVE:
+        incl_at = struct.Struct(endian + "I").unpack_from
+        while True:
+            (incl,) = incl_at(buf, pos + 8)  # unpacked so: 7% quicker than indexing [0]
+            nxt = pos + 16 + incl
+            if nxt > end:
+                return found, pos
+            append(pos)
+            pos = nxt
+    # In the machine's byte order, the captured length of the record at `pos` is item
+    # pos >> 2 of the buffer seen from byte (pos & 3) + 8 as 32-bit integers: indexing a
+    # memoryview is a quarter quicker than struct's unpack_from.
+    size = (len(buf) - 11) // 4 * 4
+    with memoryview(buf) as whole:
+        views = tuple(whole[at + 8 : at + 8 + size].cast("I") for at in range(4))
+        try:
+            while True:
+                nxt = pos + 16 + views[pos & 3][pos >> 2]
+                if nxt > end:
+                    return found, pos
+                append(pos)
+                pos = nxt
+        finally:
+            for view in views:
+                view.release()
 
 
 def _first_oversized(buf, positions: array, endian: str, limit: int) -> int | None:

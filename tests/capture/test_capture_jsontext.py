@@ -69,6 +69,30 @@ def test_long_lists_whose_rows_change_shape_across_slices():
     assert jsontext.dumps(doc) == json.dumps(doc, indent=2)
 
 
+@pytest.mark.parametrize("seed", range(60))
+def test_a_table_is_written_as_its_list_of_dicts(seed):
+    rng = random.Random(seed)
+    keys = rng.sample(["a", "b", "%c", 'q"', "é", "ts"], rng.randrange(1, 5))
+    rows = [tuple(random_doc(rng, 2) for _ in keys) for _ in range(rng.choice([0, 1, 5, 4100]))]
+    table = jsontext.Table(keys, rows)
+    dicts = table.dicts()
+    assert dicts == [dict(zip(keys, r, strict=True)) for r in rows]
+    cases = (({"t": table, "n": 1}, {"t": dicts, "n": 1}), ([table, table], [dicts, dicts]),
+             (table, dicts))  # fmt: skip
+    for doc, plain in cases:
+        assert jsontext.dumps(doc) == json.dumps(plain, indent=2)
+        out = CountingStream()
+        jsontext.write(doc, out)
+        assert out.getvalue() == json.dumps(plain, indent=2)
+
+
+def test_a_table_row_of_the_wrong_length_is_refused():
+    with pytest.raises(ValueError, match="2 values for 3 keys"):
+        jsontext.dumps({"t": jsontext.Table(["a", "b", "c"], [(1, 2)])})
+    with pytest.raises(ValueError, match="string keys"):
+        jsontext.Table([1], [(1,)])
+
+
 def test_refuses_what_json_cannot_write():
     with pytest.raises(TypeError):
         jsontext.dumps({"x": object()})
