@@ -375,3 +375,46 @@ def test_a_record_larger_than_the_buffer(monkeypatch):
     monkeypatch.setattr(pcapmod, "BUFFER_SIZE", 1000)
     data = written([(1.0, b"a" * 50), (2.0, b"b" * 5000), (3.0, b"c" * 10)])
     assert [len(p.frame) for p in read_packets(data)] == [50, 5000, 10]
+
+
+# --- a file opened by path is mapped a window at a time ---------------------------------
+
+
+@pytest.mark.parametrize("buffer", [700, 5000, 1 << 16, 1 << 23])
+@pytest.mark.parametrize("fmt", ["pcap", "pcapng"])
+def test_a_mapped_file_reads_as_its_bytes(fmt, buffer, monkeypatch, tmp_path):
+    monkeypatch.setattr(pcapmod, "BUFFER_SIZE", buffer)
+    data, offsets = big_capture(fmt)
+    path = tmp_path / f"big.{fmt}"
+    path.write_bytes(data)
+    assert list(read_packets(path)) == list(read_packets(data))
+    assert analyze(path) == analyze(data)
+    windows = {id(batch.buf) for batch in pcapmod.iter_batches(path)}
+    kinds = {type(batch.buf).__name__ for batch in pcapmod.iter_batches(path)}
+    if buffer < len(data) // 4:  # many windows mapped, the file's end read
+        assert len(windows) > 2 and kinds == {"mmap", "bytearray"}
+
+
+@pytest.mark.parametrize("buffer", [700, 5000])
+@pytest.mark.parametrize("fmt", ["pcap", "pcapng"])
+def test_damage_in_a_mapped_file_is_named_as_in_its_bytes(fmt, buffer, monkeypatch, tmp_path):
+    monkeypatch.setattr(pcapmod, "BUFFER_SIZE", buffer)
+    data, offsets = big_capture(fmt)
+    n = len(offsets) // 2
+    cut = data[: offsets[n - 1] + 30]  # ends inside packet n, far from the file's end
+    bad = bytearray(data)
+    if fmt == "pcap":
+        struct.pack_into("<I", bad, offsets[n - 1] + 8, 300_000)
+    else:
+        struct.pack_into("<I", bad, offsets[n - 1] + 4, 301)  # not a multiple of 4
+    for damaged in (cut, bytes(bad)):
+        path = tmp_path / f"damaged.{fmt}"
+        path.write_bytes(damaged)
+        with pytest.raises(CaptureError) as from_file:
+            analyze(path)
+        with pytest.raises(CaptureError) as from_bytes:
+            analyze(damaged)
+        mine, theirs = from_file.value, from_bytes.value
+        assert (mine.offset, mine.packet) == (theirs.offset, theirs.packet) == (offsets[n - 1], n)
+        assert str(mine).replace(str(path), "<bytes>") == str(theirs)
+        assert mine.partial == theirs.partial
