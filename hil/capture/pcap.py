@@ -224,7 +224,8 @@ class _Reader:
         read into a buffer as a stream's are. Copying from the page cache cost about 4% of
         an analysis (1M-packet capture, best of five runs, three rounds: 0.83-0.90 s read,
         0.82-0.86 s mapped). A window is a new object, so batches handed out keep theirs; the
-        pages are the file's, not the process's own memory.
+        pages are the file's, not the process's own memory. (A file cut shorter by another
+        process while mapped would end the process with SIGBUS; captures only grow.)
         """
         if self._fd >= 0:
             at = self.base + keep  # file offset of the first byte kept
