@@ -199,8 +199,8 @@ class _Reader:
     def __init__(self, stream: BinaryIO, name: str, mapped: bool = False) -> None:
         self.stream = stream
         self.name = name
-        self.size = size = BUFFER_SIZE
-        self.buf: bytearray | mmap.mmap = bytearray(size + _SLACK)
+        self.size = BUFFER_SIZE
+        self.buf: bytearray | mmap.mmap = bytearray()  # sized by the first refill
         self.base = 0
         self.end = 0
         self.eof = False
@@ -238,8 +238,10 @@ class _Reader:
             # The rest of the file: read, into a buffer of its own.
             self._fd = -1
             self.stream.seek(at)
-            self.buf = bytearray(self.size + _SLACK)
+            self.buf = bytearray()
             self.base, self.end, keep = at, 0, 0
+        if not self.buf:
+            self.buf = bytearray(self.size + _SLACK)
         rest = self.end - keep
         if need > self.size:
             self.size = need
