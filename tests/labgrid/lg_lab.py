@@ -32,7 +32,10 @@ BIN = Path(sys.executable).parent
 SER2NET_LOOPBACK = """#!/bin/sh
 # the real ser2net, its accepter bound to loopback (tests only; see lg_lab.py)
 real={real}
-for a in "$@"; do shift; set -- "$@" "$(printf '%s' "$a" | sed -E 's/,tcp,([0-9]+)$/,tcp,127.0.0.1,\\1/')"; done
+for a in "$@"; do
+    shift
+    set -- "$@" "$(printf '%s' "$a" | sed -E 's/,tcp,([0-9]+)$/,tcp,127.0.0.1,\\1/')"
+done
 exec "$real" "$@"
 """
 

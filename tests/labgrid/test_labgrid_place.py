@@ -5,7 +5,6 @@ exported by a labgrid-exporter, so the claim suite reaches the relay board only 
 the place: rfc2217:// to the exporter's ser2net.
 """
 
-import os
 import re
 import shlex
 import signal
@@ -14,6 +13,7 @@ import time
 
 import pytest
 from lg_lab import ROOT, Lab, claims, free_port, need_labgrid, place_bench, relay_export
+from sim_runs import sim_template
 
 from hil.power.numato import NumatoBoard
 
@@ -32,11 +32,11 @@ def lab(tmp_path, monkeypatch):
         lab.stop()
 
 
-def served_place(lab, served_bench, tmp_path, place, exporter, **tags):
-    """A served sim bench, its relay exported as `exporter`, a place `place` of it; the
-    labgrid bench file (coordinator only: the place comes from --lg-place) and the
-    resolved one."""
-    resolved = served_bench()
+def served_place(lab, served_bench, tmp_path, place, exporter, template=None, **tags):
+    """A served sim bench (of `template`, default benches/sim.toml), its relay exported as
+    `exporter`, a place `place` of it; the labgrid bench file (coordinator only: the
+    place comes from --lg-place) and the resolved one."""
+    resolved = served_bench(template)
     lab.export(exporter, relay_export(resolved))
     lab.place(place, exporter, **tags)
     return place_bench(resolved, tmp_path, lab.address, name=f"{place}.toml"), resolved
@@ -61,7 +61,7 @@ def popen(lab, bench, *args, env=None):
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
 
 
-def wait_for(proc, text, timeout=90):
+def wait_for(proc, text, timeout=90, times=1):
     lines = []
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -69,7 +69,8 @@ def wait_for(proc, text, timeout=90):
         if not line:
             break
         lines.append(line)
-        if text in line:
+        times -= text in line
+        if times == 0:
             return "".join(lines)
     raise AssertionError(f"never saw {text!r}:\n{''.join(lines[-40:])}")
 
@@ -83,7 +84,29 @@ def test_two_benches_at_once_the_spark_claims_through_each_place(lab, served_ben
                   "--artifacts", str(tmp_path / "a1"))
     second = popen(lab, two, "-m", "spark", "-k", "k4", "--artifacts", str(tmp_path / "a2"),
                    env={"LG_PLACE": "spark-02"})
+    head = wait_for(first, "place spark-01 acquired")
+    # meanwhile a job on another host (its own name and lock folder) wants spark-01: it
+    # waits, saying who holds it, then gives up naming the holder and the command that
+    # frees the place
+    t0 = time.monotonic()
+    third = subprocess.run(
+        claims(one, "-m", "spark", "--lg-place", "spark-01", "--bench-lock-timeout", "3",
+               "--artifacts", str(tmp_path / "a3")), cwd=ROOT, capture_output=True,
+        text=True, timeout=120, env={**lab.env, "LG_HOSTNAME": "bench-host-b",
+                                      "HIL_LOCK_DIR": str(tmp_path / "locks-b")})
+    took = time.monotonic() - t0
     outs = [p.communicate(timeout=240)[0] for p in (first, second)]
+    outs[0] = head + outs[0]
+    out = third.stdout
+    assert third.returncode == 2, out[-4000:]
+    holder = re.search(r"place spark-01 acquired at coordinator \S+ \(as (\S+)\)",
+                       outs[0]).group(1)
+    assert re.search(rf"place spark-01 is acquired by {re.escape(holder)} \(since .*\); "
+                     r"waiting \(\d+ s of 3 s\)", out), out[-3000:]
+    assert "gave up after 3 s" in out and took >= 3
+    assert (f"free it with: labgrid-client -x {lab.address} -p spark-01 release-from "
+            f"{holder}") in out
+    assert "relay: numato" not in out  # never touched the bench
     for proc, out, n in ((first, outs[0], 9), (second, outs[1], 1)):
         assert proc.returncode == 0 and f"{n} passed" in out.splitlines()[-1], out[-4000:]
     urls = []
@@ -98,34 +121,24 @@ def test_two_benches_at_once_the_spark_claims_through_each_place(lab, served_ben
     assert channels(res1) == [False] * 8 and channels(res2) == [False] * 8
 
 
-def test_a_held_place_is_waited_for_then_the_holder_is_named(lab, served_bench, tmp_path):
-    bench, resolved = served_place(lab, served_bench, tmp_path, "spark-01", "bench1")
-    other = {"LG_HOSTNAME": "bench-host-b"}  # another host's job holds it
-    lab.client("-p", "spark-01", "acquire", env=other)
-    t0 = time.monotonic()
-    res = run(lab, bench, "-m", "spark", "--lg-place", "spark-01", "--bench-lock-timeout",
-              "3", "--artifacts", str(tmp_path / "a"))
-    took = time.monotonic() - t0
-    out = res.stdout
-    assert res.returncode == 2, out[-4000:]
-    user = re.search(r"acquired: bench-host-b/(\S+)", lab.show("spark-01")).group(1)
-    assert re.search(rf"place spark-01 is acquired by bench-host-b/{user} \(since .*\); "
-                     r"waiting \(\d+ s of 3 s\)", out), out[-3000:]
-    assert f"place spark-01 is acquired by bench-host-b/{user} (since " in out
-    assert "gave up after 3 s" in out
-    assert (f"free it with: labgrid-client -x {lab.address} -p spark-01 release-from "
-            f"bench-host-b/{user}") in out
-    assert took >= 3
-    assert "relay: numato" not in out  # never touched the bench
-    lab.client("-p", "spark-01", "release", env=other)
+def example_bench(tmp_path, coordinator, **labgrid):
+    """benches/labgrid-example.toml on this coordinator: the runs below stop before any
+    device is touched, so no simulated bench is needed."""
+    import tomllib
+
+    import tomli_w
+    raw = tomllib.loads((ROOT / "benches" / "labgrid-example.toml").read_text())
+    raw["labgrid"] = {"coordinator": coordinator, **labgrid}
+    path = tmp_path / "example.toml"
+    path.write_text(tomli_w.dumps(raw))
+    return path
 
 
-def test_a_place_without_a_relay_is_one_error_and_is_left_free(lab, served_bench, tmp_path):
-    resolved = served_bench()
+def test_a_place_without_a_relay_is_one_error_and_is_left_free(lab, tmp_path):
     lab.export("bench1", {"gateway": {"cls": "NetworkService", "address": "127.0.0.1",
                                       "username": "hil"}})
     lab.place("spark-01", "bench1")
-    bench = place_bench(resolved, tmp_path, lab.address, place="spark-01")
+    bench = example_bench(tmp_path, lab.address, place="spark-01")
     res = run(lab, bench, "-m", "spark")
     out = res.stdout
     assert res.returncode == 2, out[-3000:]
@@ -136,10 +149,9 @@ def test_a_place_without_a_relay_is_one_error_and_is_left_free(lab, served_bench
     assert "place spark-01 released" in out and "acquired: None" in lab.show("spark-01")
 
 
-def test_an_unreachable_coordinator_is_one_error(lab, served_bench, tmp_path):
-    resolved = served_bench()
+def test_an_unreachable_coordinator_is_one_error(lab, tmp_path):
     nobody = f"127.0.0.1:{free_port()}"
-    bench = place_bench(resolved, tmp_path, nobody, place="spark-01")
+    bench = example_bench(tmp_path, nobody, place="spark-01")
     res = run(lab, bench, "-m", "spark", timeout=60)
     out = res.stdout
     assert res.returncode == 2, out[-3000:]
@@ -153,31 +165,34 @@ def test_an_exporter_gone_mid_run_then_a_sigkill_then_back_to_a_safe_bench(
     Once it is back, a job killed with SIGKILL leaves the place acquired; the next run
     says exactly how to free it, and after that command a run opens the channels the
     killed job left closed, through the exporter, and passes."""
-    bench, resolved = served_place(lab, served_bench, tmp_path, "spark-01", "bench1")
-    import tomllib
+    def switch(raw):  # switch channels: closed while the Spark is on
+        for key in ("power", "controller"):
+            raw["aircraft"]["spark"][key] = {"relay": raw["aircraft"]["spark"][key]["relay"],
+                                             "sequence": "switch", "off_time": 0.01}
 
-    import tomli_w
-    raw = tomllib.loads(bench.read_text())
-    for key in ("power", "controller"):  # switch channels: closed while the Spark is on
-        raw["aircraft"]["spark"][key] = {"relay": raw["aircraft"]["spark"][key]["relay"],
-                                         "sequence": "switch", "off_time": 0.01}
-    raw["windows"]["observe"] = 30.0
-    bench.write_text(tomli_w.dumps(raw))
+    bench, resolved = served_place(lab, served_bench, tmp_path, "spark-01", "bench1",
+                                   template=sim_template(tmp_path, switch))
     args = ("-m", "spark", "-k", "k4", "--lg-place", "spark-01")
 
     job = popen(lab, bench, *args, "--artifacts", str(tmp_path / "a1"))
-    wait_for(job, "aircraft heartbeat on")
+    # the controller's channel is closed once the aircraft's power-on starts
+    wait_for(job, "spark aircraft: power on (switch")
     lab.kill_exporter("bench1")
     out = job.communicate(timeout=120)[0]
     assert job.returncode == 1, out[-4000:]
     url = re.search(r"relay.url = (rfc2217://\S+)", out).group(1)
-    assert re.search(rf"RelayError: numato board at {re.escape(url)}: ", out), out[-4000:]
+    # one error: the bench is not safe, the relay's URL and what failed named
+    errors = re.findall(r"^(\w+): .*", out.split("= ERRORS =")[1].split("Captured log")[0],
+                        re.M)
+    assert [e for e in errors if not e.startswith("___")] == ["BenchNotSafe"], out[-4000:]
+    assert re.search(rf"BenchNotSafe: spark: bench not left safe after the defaults session: "
+                     rf".*off: numato board at {re.escape(url)}: ", out), out[-4000:]
     assert "place spark-01 released" in out
-    assert channels(resolved)[:2] == [True, True]  # left closed: nothing could reach them
+    assert channels(resolved)[1], out  # left closed: nothing could reach it
 
     lab.export("bench1", relay_export(resolved))  # back (ser2net on a new port)
     job = popen(lab, bench, *args, "--artifacts", str(tmp_path / "a2"))
-    wait_for(job, "aircraft heartbeat on")
+    wait_for(job, "spark aircraft: power on (switch")
     job.send_signal(signal.SIGKILL)
     job.communicate(timeout=30)
     assert "acquired: None" not in lab.show("spark-01")  # nothing released it
@@ -194,6 +209,6 @@ def test_an_exporter_gone_mid_run_then_a_sigkill_then_back_to_a_safe_bench(
     res = run(lab, bench, *args, "--artifacts", str(tmp_path / "a4"))
     out = res.stdout
     assert res.returncode == 0 and "1 passed" in out.splitlines()[-1], out[-4000:]
-    assert re.search(r"relay rfc2217://\S+ channel 0 \(spark aircraft\) was closed at the "
-                     r"start of the run", out), out[-4000:]
+    assert re.search(r"relay rfc2217://\S+ channel 1 \(spark controller\) was closed at "
+                     r"the start of the run", out), out[-4000:]
     assert channels(resolved) == [False] * 8
