@@ -49,6 +49,7 @@ link and relay modules (pymavlink alone takes a fifth of a second to import).
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
@@ -78,6 +79,10 @@ def _live_bench(path):
     from hil import bench as benchmod
 
     bench = benchmod.load(path)
+    if bench.place is not None and os.environ.get("LG_PLACE"):  # labgrid's own variable
+        import dataclasses
+
+        bench = dataclasses.replace(bench, place=bench.place.with_place(os.environ["LG_PLACE"]))
     if bench.kind != "real":
         raise benchmod.BenchError(
             f"bench file {bench.path} is a {bench.kind} bench: start it with `hil sim "

@@ -9,6 +9,7 @@ import re
 import shlex
 import signal
 import subprocess
+import sys
 import time
 
 import pytest
@@ -212,3 +213,17 @@ def test_an_exporter_gone_mid_run_then_a_sigkill_then_back_to_a_safe_bench(
     assert re.search(r"relay rfc2217://\S+ channel 1 \(spark controller\) was closed at "
                      r"the start of the run", out), out[-4000:]
     assert channels(resolved) == [False] * 8
+
+    # hil doctor on the place: its holder (doctor, while it runs), its resources and what
+    # they fill, the relay read back through the exporter; released after
+    doc = subprocess.run([sys.executable, "-m", "hil.cli", "doctor", "--bench", str(bench),
+                          "--artifacts", str(tmp_path / "d")], cwd=ROOT, capture_output=True,
+                         text=True, timeout=120, env={**lab.env, "LG_PLACE": "spark-01"})
+    out = doc.stdout
+    assert re.search(r"^ok   bench place: spark-01 at coordinator \S+: free; acquired by "
+                     r"doctor while it runs \(as \S+\)", out, re.M), out
+    assert re.search(r"^ok   bench resources: relay \(NetworkSerialPort\); filled: relay.url = "
+                     r"rfc2217://127.0.0.1:\d+\?ign_set_control", out, re.M), out
+    assert re.search(r"^ok   relay board: numato at rfc2217://\S+, 8 channels read back; "
+                     r"closed now: none", out, re.M), out
+    assert "acquired: None" in lab.show("spark-01")
