@@ -8,10 +8,10 @@ objects and its errors as exceptions carrying the coordinator's words. Its reque
 through labgrid's generated gRPC stubs on the session's own stream, so the coordinator
 sees the same identity as `labgrid-client` run by the same person on the same host
 (`HOST/USER`, `$LG_HOSTNAME`/`$LG_USERNAME`): the commands this module prints to free a
-place work as printed. Each call opens a session, does its one thing and closes it, on a
-thread of its own with an event loop of its own (`ClientSession` binds its gRPC channel
-to the current thread's loop; a private thread keeps pytest's main thread out of it, and
-a Ctrl-C in the main thread out of labgrid's loop). An acquired place stays acquired
+place work as printed. Each call opens a session, does its one thing and closes it, on
+labgrid's own thread with its own event loop (`ClientSession` binds its gRPC channel to
+the current thread's loop; a private thread keeps pytest's main thread out of it, and a
+Ctrl-C in the main thread out of labgrid's loop). An acquired place stays acquired
 without a session, by labgrid's design: exactly what a job killed with SIGKILL leaves.
 
 Promises (`PlaceLock`):
@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import logging
 import os
+import queue
 import threading
 import time
 from collections.abc import Callable
@@ -44,6 +45,38 @@ from hil.place import PlaceConfig, PlaceError, PlaceState, Resource
 log = logging.getLogger("hil.place")
 CALL_TIMEOUT = 20.0  # seconds one session with the coordinator may take
 POLL = 1.0  # seconds between two tries at a held place (labgrid-client reserve polls at 1 s)
+
+
+# One thread of labgrid's, with one event loop for the life of the process: ClientSession
+# binds its gRPC channel to the current thread's loop, and gRPC's poller calls back into
+# that loop after a session closed (a loop closed after each call logs "Event loop is
+# closed"). Calls are queued to it one at a time.
+_JOBS: queue.Queue = queue.Queue()
+_WORKER: list[threading.Thread] = []
+_WORKER_LOCK = threading.Lock()
+
+
+def _worker() -> None:
+    import asyncio
+
+    loop = asyncio.new_event_loop()
+    asyncio.set_event_loop(loop)
+    while True:
+        job, box, done = _JOBS.get()
+        try:
+            box["result"] = job(loop)
+        except BaseException as e:  # handed to the caller's thread
+            box["error"] = e
+        finally:
+            done.set()
+
+
+def _start_worker() -> None:
+    with _WORKER_LOCK:
+        if not _WORKER:
+            t = threading.Thread(target=_worker, name="labgrid client", daemon=True)
+            t.start()
+            _WORKER.append(t)
 
 
 class PlaceBusy(PlaceError):
@@ -72,45 +105,35 @@ class Coordinator:
 
     # -- plumbing --------------------------------------------------------------------
     def _run(self, what: str, work: Callable[[Any, Any], Any]) -> Any:
-        """`work(session, loop)` in a labgrid ClientSession on a thread of its own."""
+        """`work(session, loop)` in a labgrid ClientSession, on the labgrid thread."""
         why = available()
         if why:
             raise PlaceError(why)
-        box: dict[str, Any] = {}
 
-        def thread() -> None:
-            import asyncio
-
+        def job(loop) -> Any:
             from labgrid.remote.client import start_session
 
-            loop = asyncio.new_event_loop()
-            asyncio.set_event_loop(loop)
-            session = None
             try:
-                try:
-                    session = start_session(self.address, loop=loop)
-                except Exception as e:  # labgrid's ServerError: "Could not connect"
-                    box["error"] = Unreachable(
-                        f"labgrid coordinator {self.address} does not answer ({e}); is "
-                        "labgrid-coordinator running there, and the address right "
-                        "([labgrid] coordinator / $LG_COORDINATOR)?")
-                    return
-                box["result"] = work(session, loop)
-            except BaseException as e:  # handed to the caller's thread
-                box["error"] = e
+                session = start_session(self.address, loop=loop)
+            except Exception as e:  # labgrid's ServerError: "Could not connect"
+                raise Unreachable(
+                    f"labgrid coordinator {self.address} does not answer ({e}); is "
+                    "labgrid-coordinator running there, and the address right ([labgrid] "
+                    "coordinator / $LG_COORDINATOR)?") from None
+            try:
+                return work(session, loop)
             finally:
-                if session is not None:
-                    try:
-                        loop.run_until_complete(session.stop())
-                        loop.run_until_complete(session.close())
-                    except Exception:  # the stream already broke: nothing left to close
-                        pass
-                loop.close()
+                try:
+                    loop.run_until_complete(session.stop())
+                    loop.run_until_complete(session.close())
+                except Exception:  # the stream already broke: nothing left to close
+                    pass
 
-        t = threading.Thread(target=thread, name=f"labgrid {what}", daemon=True)
-        t.start()
-        t.join(CALL_TIMEOUT)
-        if t.is_alive():
+        done = threading.Event()
+        box: dict[str, Any] = {}
+        _JOBS.put((job, box, done))
+        _start_worker()
+        if not done.wait(CALL_TIMEOUT):
             raise Unreachable(f"labgrid coordinator {self.address}: no answer to {what} "
                               f"within {CALL_TIMEOUT:g} s")
         if "error" in box:

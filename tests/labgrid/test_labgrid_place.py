@@ -5,6 +5,7 @@ exported by a labgrid-exporter, so the claim suite reaches the relay board only 
 the place: rfc2217:// to the exporter's ser2net.
 """
 
+import os
 import re
 import shlex
 import signal
@@ -227,3 +228,46 @@ def test_an_exporter_gone_mid_run_then_a_sigkill_then_back_to_a_safe_bench(
     assert re.search(r"^ok   relay board: numato at rfc2217://\S+, 8 channels read back; "
                      r"closed now: none", out, re.M), out
     assert "acquired: None" in lab.show("spark-01")
+
+
+def test_tags_reserve_any_free_matching_place_and_plus_is_the_reservations(lab, tmp_path,
+                                                                          monkeypatch):
+    """The lock itself (no run): tags reserve any free place with them, waiting with
+    progress; `+` is the place of $LG_TOKEN's reservation (labgrid's nightly flow)."""
+    from hil import lgclient
+    from hil.place import PlaceConfig
+
+    ptys = [os.openpty() for _ in range(2)]  # relays nobody opens here
+    for n, (_, slave) in enumerate(ptys, 1):
+        lab.export(f"bench{n}", {"relay": {"cls": "RawSerialPort", "port": os.ttyname(slave)}})
+        lab.place(f"spark-0{n}", f"bench{n}", model="spark")
+    lab.client("-p", "spark-01", "acquire", env={"LG_HOSTNAME": "bench-host-b"})
+    monkeypatch.setenv("LG_HOSTNAME", "bench-host-a")
+    tags = PlaceConfig(lab.address, None, {"model": "spark"})
+    first = lgclient.PlaceLock(tags, progress_every=0.5)
+    assert first.acquire(timeout=10).name == "spark-02"
+    assert "relay (NetworkSerialPort)" in str(
+        [f"{r.name} ({r.cls})" for r in first.place.resources]).replace("'", "")
+    t0 = time.monotonic()
+    with pytest.raises(lgclient.PlaceBusy) as busy:
+        lgclient.PlaceLock(tags, progress_every=0.5).acquire(timeout=2)
+    assert time.monotonic() - t0 >= 2
+    msg = str(busy.value)
+    assert "every place tagged model=spark is in use: spark-01 acquired by bench-host-b/" in msg
+    assert "spark-02 acquired by bench-host-a/" in msg and "gave up after 2 s" in msg
+    assert f"labgrid-client -x {lab.address} -p spark-01 release-from bench-host-b/" in msg
+    assert first.release() == []
+    assert "acquired: None" in lab.show("spark-02")
+    assert "Reservation" not in lab.client("reservations").stdout  # cancelled, both
+
+    token = re.search(r"LG_TOKEN=(\w+)", lab.client(
+        "reserve", "--wait", "--shell", "model=spark",
+        env={"LG_HOSTNAME": "bench-host-a"}).stdout).group(1)
+    monkeypatch.setenv("LG_TOKEN", token)
+    plus = lgclient.PlaceLock(PlaceConfig(lab.address, "+"))
+    assert plus.acquire(timeout=5).name == "spark-02"
+    assert plus.release() == []
+    lab.client("cancel-reservation", token)
+    for fds in ptys:
+        for fd in fds:
+            os.close(fd)
