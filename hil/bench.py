@@ -32,12 +32,16 @@ from typing import Any
 
 from hil import kinds, models
 from hil import link as links
+from hil import place as places
 from hil.models import ButtonTiming, Model
 from hil.power import boards
 from hil.power.relay import RelayError
 from hil.remote import backends, operator
 
 SIM = "sim"  # placeholder value the simulator replaces with a live address
+# keys a bench that is a labgrid place may leave out: its place's resources fill them
+# (hil.place), and until then they hold the placeholder hil.place.FILLED
+PLACE_FILLS = ("relay.url", "gateway.host", "gateway.user", "phone.*.serial")
 # every phone's; its backend's keys come after. by_hand: steps a person does (a list of
 # hil.remote.operator.STEPS); a phone with by_hand also takes that person's keys
 # (hil.remote.operator.KEYS: operator, prompt_timeout)
@@ -157,6 +161,26 @@ class Bench:
     # bench.host_addresses: the bench host's own addresses, as a capture writes them; its
     # traffic (adb over Wi-Fi, SSH to an agent) is control traffic, never the phone's
     host_addresses: tuple[str, ...] = ()
+    place: places.PlaceConfig | None = None  # the [labgrid] table: the bench is a place
+
+    @property
+    def identity(self) -> str:
+        """What names this bench's devices for its lock and power record: the relay's URL,
+        or on a labgrid place the place (its relay's URL changes with every acquire)."""
+        if self.place is not None and self.place.place:
+            return f"labgrid://{self.place.coordinator}/{self.place.place}"
+        return self.relay.url
+
+    def with_place(self, state: places.PlaceState) -> tuple[Bench, list[str]]:
+        """This bench on the acquired place `state`: what the file leaves out filled from
+        the place's resources (PlaceError names a key none fills), and what was filled,
+        one line each."""
+        raw, said = places.fill(self.raw, state, str(self.path))
+        raw["labgrid"] = {k: v for k, v in raw["labgrid"].items() if k != "tags"}
+        raw["labgrid"]["place"] = state.name
+        if self.place is not None and self.place.coordinator:
+            raw["labgrid"]["coordinator"] = self.place.coordinator
+        return parse(raw, self.path), said
 
     @property
     def time_scale(self) -> float:
@@ -238,6 +262,7 @@ class _Parser:
         self.path = path
         self.kind = self.decide_kind()
         self.is_sim = self.kind != "real"  # "sim" placeholders allowed
+        self.is_place = "labgrid" in raw  # keys PLACE_FILLS may be left out
 
     # -- small typed accessors that name the key in every error ---------------------
     def fail(self, key: str, msg: str) -> BenchError:
@@ -276,7 +301,16 @@ class _Parser:
             raise self.fail(full, f"{v!r} is not one of: {', '.join(map(str, choices))}")
         return v
 
+    def fillable(self, where: str, key: str) -> bool:
+        """A key the bench's labgrid place fills when the file leaves it out."""
+        full = _join(where, key)
+        return self.is_place and any(
+            full == k or (k.startswith("phone.*.") and full.startswith("phone.")
+                          and full.endswith(k[len("phone.*"):])) for k in PLACE_FILLS)
+
     def address(self, d, key, where, default=...):
+        if key not in d and default is ... and self.fillable(where, key):
+            default = places.FILLED
         v = self.value(d, key, where, str, default)
         if v == SIM and not self.is_sim:
             raise self.fail(
@@ -303,13 +337,14 @@ class _Parser:
 
     def bench(self) -> Bench:
         top = ("bench", *kinds.TABLES, "relay", "gateway", "phone", "aircraft", "windows",
-               "claims")
+               "claims", "labgrid")
         self.only(self.raw, "", top)
         b = self.table(self.raw, "bench", "")
         self.only(b, "bench", ("name", "host_addresses"))
         name = self.value(b, "name", "bench", str)
         hosts = self.host_addresses(b)
         sim = self.kind_table()
+        place = self.place()
         relay = self.relay()
         gateway = self.gateway()
         phones = self.phones(gateway)
@@ -321,7 +356,16 @@ class _Parser:
                     raise self.fail(f"bench.host_addresses[{i}]", f"{h} is phone.{p.name}.ip; "
                                     "a phone's traffic is never control traffic")
         return Bench(self.path, name, relay, gateway, phones, aircraft, windows, sim, self.raw,
-                     self.claims(), self.kind, hosts)
+                     self.claims(), self.kind, hosts, place)
+
+    def place(self) -> places.PlaceConfig | None:
+        """The [labgrid] table (hil.place validates it); None: the bench is no place."""
+        if not self.is_place:
+            return None
+        if self.is_sim:
+            raise self.fail("labgrid", f"a {self.kind} bench is started here, not a labgrid "
+                                       "place; a place is a real bench")
+        return places.parse(Section(self, self.table(self.raw, "labgrid", ""), "labgrid"))
 
     def host_addresses(self, b: dict) -> tuple[str, ...]:
         """bench.host_addresses: IPv4 or IPv6 addresses, in the form a capture writes them
@@ -375,7 +419,8 @@ class _Parser:
         port = self.value(d, "port", where, int, 22)
         if host == SIM:
             port = 0
-        user = self.value(d, "user", where, str)
+        user = self.address(d, "user", where) if self.fillable(where, "user") else \
+            self.value(d, "user", where, str)
         key = self.path_value(d, "key", where)
         known = self.path_value(d, "known_hosts", where)
         return SshTarget(host, port, user, key, known)

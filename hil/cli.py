@@ -49,6 +49,7 @@ link and relay modules (pymavlink alone takes a fifth of a second to import).
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
@@ -78,6 +79,10 @@ def _live_bench(path):
     from hil import bench as benchmod
 
     bench = benchmod.load(path)
+    if bench.place is not None and os.environ.get("LG_PLACE"):  # labgrid's own variable
+        import dataclasses
+
+        bench = dataclasses.replace(bench, place=bench.place.with_place(os.environ["LG_PLACE"]))
     if bench.kind != "real":
         raise benchmod.BenchError(
             f"bench file {bench.path} is a {bench.kind} bench: start it with `hil sim "
@@ -94,6 +99,13 @@ def _check(args) -> int:
             "netns": "a netns bench (simulated devices, a real gateway in network "
                      "namespaces)"}.get(b.kind, f"a {b.kind} bench")
     print(f"bench {b.name} ({b.path}): {kind}")
+    if b.place is not None:
+        from hil import place as pl
+
+        wanted = b.place.wanted if (b.place.place or b.place.tags) else "--lg-place / $LG_PLACE"
+        print(f"  labgrid: {wanted} at coordinator {b.place.coordinator or '$LG_COORDINATOR'}"
+              f" (acquired when a run starts; values \"{pl.FILLED}\" below: from its "
+              "resources)")
     print(f"  relay: {b.relay.driver} at {b.relay.url}, {b.relay.channels} channels")
     print(f"  gateway: {b.gateway.ssh.user}@{b.gateway.ssh.host}:{b.gateway.ssh.port} "
           f"({b.gateway.lan_interface}, {b.gateway.lan_subnet})")
@@ -262,6 +274,13 @@ def _power(args) -> int:
     from hil.power.manual import BenchPower, devices
 
     bench = _live_bench(args.bench)
+    if bench.place is not None and bench.relay.url == "labgrid":
+        from hil import bench as benchmod
+
+        raise benchmod.BenchError(
+            f"bench file {bench.path}: hil power does not acquire labgrid places; acquire "
+            "the place with labgrid-client, then give relay.url (labgrid-client -p PLACE "
+            "show lists the relay's host and port)")
     if (args.action == "mark") != (args.state is not None):
         raise ValueError("hil power mark TARGET on|off: says what a person checked at the "
                          f"bench; `hil power {args.action}` takes no state")

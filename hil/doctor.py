@@ -6,7 +6,11 @@ waits what it waits for, and hands every result to `say` as it comes. The checks
 
 - the bench lock (`hil.lock`): free, or held by whom since when. Doctor holds it while it
   runs (a job that starts meanwhile waits, or is told doctor has it) and then puts the
-  lock file back as it found it, a dead holder's line included;
+  lock file back as it found it, a dead holder's line included. On a bench that is a
+  labgrid place (`hil.place`) the place is the lock: its coordinator, tags and holder
+  (acquired by doctor while it runs where it is free, then released; held by another
+  job: who, since when, and the command that frees it), its resources and what they fill
+  in the bench file (the relay's rfc2217:// URL among them);
 - the relay board: its port opens, the board answers, every channel is read back (a
   driver that cannot read its board back, an LCUS without the status query, is a skip),
   who owns each channel and which are closed now. Read only: nothing is switched;
@@ -184,6 +188,73 @@ class _BorrowedLock:
         fcntl.flock(self.fd, fcntl.LOCK_UN)
         os.close(self.fd)
         self.fd = None
+
+
+class _BorrowedPlace:
+    """A bench's labgrid place: acquired while doctor runs where it is free (doctor holds
+    the bench lock, as a run would), then released; `bench` is the file filled from the
+    place's resources (where the place is held by another job, from what the coordinator
+    shows of them; where they cannot fill it, None: nothing else is checked)."""
+
+    def __init__(self, bench: Bench):
+        self.bench: Bench | None = bench
+        self.lock = None
+
+    def take(self) -> list[Check]:
+        from hil import lgclient
+        from hil import place as pl
+
+        cfg = self.bench.place
+        where = cfg.coordinator or "(no coordinator)"
+        try:
+            lock = lgclient.PlaceLock(cfg, command="hil doctor (releases the place when it "
+                                                   "ends)")
+            state = None
+            busy = None
+            try:
+                state = lock.acquire(timeout=0)
+                self.lock = lock
+            except lgclient.PlaceBusy as e:
+                busy = str(e)
+                if cfg.place and cfg.place != pl.RESERVED:
+                    state = lock.coordinator.places().get(cfg.place)
+        except lgclient.PlaceError as e:
+            self.bench = None
+            return [Check("bench", "place", FAIL, str(e), "see README: many benches, one lab")]
+        out = []
+        if busy:
+            fix = pl.free_command(lock.coordinator.address, state) if state and \
+                state.acquired else "wait for that job to end"
+            out.append(Check("bench", "place", FAIL, f"{busy}; doctor leaves the relay and "
+                             "the aircraft links to it", f"wait for that job to end; if it "
+                             f"is gone: {fix}"))
+        else:
+            tags = pl.tag_text(state.tags) or "none"
+            out.append(Check("bench", "place", OK, f"{state.name} at coordinator {where}: "
+                             f"free; acquired by doctor while it runs (as {state.acquired}); "
+                             f"tags {tags}"))
+        if state is None:
+            self.bench = None
+            return out
+        try:
+            self.bench, filled = self.bench.with_place(state)
+        except pl.PlaceError as e:
+            self.bench = None
+            out.append(Check("bench", "resources", FAIL, str(e),
+                             "add the resource to the exporter's config, or the key to the "
+                             "bench file"))
+            return out
+        have = "; ".join(f"{r.name} ({r.cls}{'' if r.avail else ', unavailable'})"
+                         for r in state.resources)
+        said = "; ".join(filled) or "nothing"
+        out.append(Check("bench", "resources", OK, f"{have}; filled: {said}"))
+        return out
+
+    def put_back(self) -> None:
+        if self.lock is not None:
+            for problem in self.lock.release():
+                print(f"doctor: {problem}")
+            self.lock = None
 
 
 def check_relay(bench: Bench, say: Say) -> Check:
@@ -387,10 +458,16 @@ def run(bench: Bench, say: Say = print, artifacts: Path = Path("artifacts")) -> 
         out.append(c)
         say(c.line)
 
-    lock = _BorrowedLock(bench)
-    lock_check = lock.take()
-    add(lock_check)
-    busy = lock_check.status == FAIL
+    lock = _BorrowedPlace(bench) if bench.place is not None else _BorrowedLock(bench)
+    taken = lock.take()
+    for c in taken if isinstance(taken, list) else [taken]:
+        add(c)
+    busy = any(c.status == FAIL for c in (taken if isinstance(taken, list) else [taken]))
+    if isinstance(lock, _BorrowedPlace):
+        if lock.bench is None:  # the place does not say where the devices are
+            add(check_local_disk(artifacts))
+            return out
+        bench = lock.bench
     try:
         if busy:
             add(Check("relay", "board", SKIP, "the bench is in use: not opened"))

@@ -105,12 +105,19 @@ class BenchLock:
         os.write(fd, json.dumps(me).encode() + b"\n")
         os.fsync(fd)
         self._fd = fd
+        self.me = me
         return self
 
-    def release(self) -> None:
+    def release(self, keep: dict | None = None) -> None:
+        """Unlock; the file is left empty (released cleanly), or holding `keep`: a holder
+        the next job is to be told about (one that left something behind it)."""
         if self._fd is None:
             return
         os.ftruncate(self._fd, 0)  # an empty file: released cleanly
+        if keep:
+            os.lseek(self._fd, 0, os.SEEK_SET)
+            os.write(self._fd, json.dumps(keep).encode() + b"\n")
+            os.fsync(self._fd)
         fcntl.flock(self._fd, fcntl.LOCK_UN)
         os.close(self._fd)
         self._fd = None

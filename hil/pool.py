@@ -128,7 +128,7 @@ class SessionPool:
                  record: PowerRecord | None = None):
         self.bench, self.board, self.catalog, self.folder = bench, board, catalog, folder
         # what each button device was last commanded, beside the bench lock
-        self.record = record or PowerRecord.for_bench(bench.name, bench.relay.url)
+        self.record = record or PowerRecord.for_bench(bench.name, bench.identity)
         # called about every 0.2 s while session() waits: the caller's chance to do what
         # must happen on its own thread (write the workers' log lines, ask a person the
         # workers' prompts); a true result: call again within 10 ms
