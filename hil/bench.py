@@ -445,7 +445,8 @@ class _Parser:
             options = backends.module(backend).parse(section)
             hand = operator.by_hand(section)
             who = operator.person(section) if hand or backend == "operator" else None
-            out[name] = PhoneConfig(name, backend, ip, platform, options, hand, who, mac)
+            out[name] = PhoneConfig(name, backend, ip, platform, options, mac=mac, by_hand=hand,
+                                    person=who)
         macs: dict[str, str] = {}
         for p in out.values():
             if p.mac and p.mac in macs:

@@ -62,7 +62,7 @@ def test_a_key_the_backend_does_not_take_names_the_backend_and_its_keys(tmp_path
     assert error_of(path) == (
         f"bench file {path}: phone.pixel4.host: the adb backend takes no key 'host'; "
         "its keys: serial, adb_port, recipes, locale, step_timeout (and every phone's: "
-        "backend, ip, platform, by_hand)")
+        "backend, ip, mac, platform, by_hand)")
 
 
 def test_a_backend_key_is_validated_by_its_backend(tmp_path):
