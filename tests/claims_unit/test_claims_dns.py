@@ -146,8 +146,9 @@ def test_doh_and_dot_flows_are_dns_and_only_lookup_claims_mention_them():
     s.tls(DOT, None, 300, 400, port=853)  # Android Private DNS to the network's resolver
     s.nfz_check()
     p = s.phase("power-on")
-    assert {(f.dport, f.category) for f in resolution(p) if f.dport != 53} | {(f.dport, f.category) for f in [
-        f for f in p.flows if f.server_name == "dns.google"]} == {(443, "dns"), (853, "dns")}
+    doh = [f for f in p.flows if f.server_name == "dns.google"]
+    dot = [f for f in resolution(p) if f.dport == 853]
+    assert {(f.dport, f.category) for f in doh + dot} == {(443, "dns"), (853, "dns")}
     v = claims.k5_diagnostics_setting_off(p, CTX, CATALOG.category)
     assert v.status == "pass" and "flows alone" in v.reasons[-1], v.reasons
     v = claims.k4_diagnostics_at_power_on(p, CTX)
