@@ -68,6 +68,8 @@ class SimGateway:
         self.tables: dict[str, set[int]] = {}
         self.table_text: dict[str, str] = {}  # phone ip -> its table's rules, as written
         self.neigh: dict[str, str] = {}  # address -> MAC, learned from the LAN's frames
+        self._neigh_raw: set[bytes] = set()
+        self._macs: dict[bytes, str] = {}
         # fault knob (ipv6_bypass): the phones' IPv6 is routed by another router on the LAN,
         # so no table of this gateway ever sees it: an IPv6 cut drops nothing
         self.ipv6_bypass = ipv6_bypass
@@ -96,8 +98,7 @@ class SimGateway:
             self._learn(frame)
             if self.deaf:
                 return
-            macs = (":".join(f"{b:02x}" for b in frame[0:6]),
-                    ":".join(f"{b:02x}" for b in frame[6:12]))
+            macs = (self._mac(frame[0:6]), self._mac(frame[6:12]))
             for cap in self.captures.values():
                 if cap.host is None or cap.host in (src, dst) or cap.host in macs:
                     cap.writer.write(ts, frame)
@@ -107,14 +108,26 @@ class SimGateway:
     def _learn(self, frame: bytes) -> None:
         """The frame's sender, as the kernel's neighbour table learns it (in short: every
         station's source address and MAC; the gateway's own frames teach nothing)."""
-        mac = ":".join(f"{b:02x}" for b in frame[6:12])
+        mac = self._mac(frame[6:12])
         if frame[6] & 1 or mac == self.mac:
             return
         kind = frame[12:14]
         if kind == b"\x08\x00" and len(frame) >= 34:
-            self.neigh[socket.inet_ntop(socket.AF_INET, frame[26:30])] = mac
+            src = frame[26:30]
         elif kind == b"\x86\xdd" and len(frame) >= 54:
-            self.neigh[socket.inet_ntop(socket.AF_INET6, frame[22:38])] = mac
+            src = frame[22:38]
+        else:
+            return
+        if src not in self._neigh_raw:  # the phones send thousands of frames a second
+            self._neigh_raw.add(src)
+            family = socket.AF_INET if len(src) == 4 else socket.AF_INET6
+            self.neigh[socket.inet_ntop(family, src)] = mac
+
+    def _mac(self, raw: bytes) -> str:
+        text = self._macs.get(raw)
+        if text is None:
+            text = self._macs[raw] = ":".join(f"{b:02x}" for b in raw)
+        return text
 
     def stop(self) -> None:
         with self.lock:
