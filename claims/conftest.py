@@ -79,7 +79,9 @@ def diagnostics_off(s, st):
 def uplink_cut(s, st):
     prepare(s, st)
     with s.phase("cutting"):  # flows begun before the cut took effect: not judged
-        s.act(f"cut uplink of {st.phone.ip}", lambda: st.gateway.cut_uplink(st.phone.ip))
+        who = st.phone.ip + (f" (MAC {st.phone.mac})" if st.phone.mac else "")
+        s.act(f"cut uplink of {who}",
+              lambda: st.gateway.cut_uplink(st.phone.ip, st.phone.mac))
     power_on_and_observe(s, st, "cut")
     with s.phase("restored"):
         s.act(f"restore uplink of {st.phone.ip}",

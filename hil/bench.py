@@ -45,7 +45,7 @@ PLACE_FILLS = ("relay.url", "gateway.host", "gateway.user", "phone.*.serial")
 # every phone's; its backend's keys come after. by_hand: steps a person does (a list of
 # hil.remote.operator.STEPS); a phone with by_hand also takes that person's keys
 # (hil.remote.operator.KEYS: operator, prompt_timeout)
-PHONE_KEYS = ("backend", "ip", "platform", "by_hand")
+PHONE_KEYS = ("backend", "ip", "mac", "platform", "by_hand")
 PLATFORMS = ("android", "ios")
 SEQUENCES = ("button", "switch")
 
@@ -74,8 +74,11 @@ class RelayConfig:
 class GatewayConfig:
     ssh: SshTarget
     lan_interface: str
-    lan_subnet: ipaddress.IPv4Network
+    lan_subnet: ipaddress.IPv4Network  # the LAN's IPv4 network (the phones' `ip` are in it)
     capture_dir: str
+    # every prefix of the LAN, IPv4 and IPv6 (lan_subnet first): addresses in them are the
+    # LAN's own, never "internet"
+    lan_prefixes: tuple = ()
 
 
 @dataclass(frozen=True)
@@ -85,6 +88,9 @@ class PhoneConfig:
     ip: str
     platform: str
     options: Any = None  # what the backend's parse() made of its own keys
+    # its Wi-Fi MAC (lower case, colons): the phone is known by it and every address it
+    # uses; None: by its IPv4 address only, and its IPv6 traffic is not attributed
+    mac: str | None = None
     by_hand: tuple[str, ...] = ()  # steps a person does on it (hil.remote.operator)
     person: Any = None  # who answers those steps (hil.remote.operator.Person)
 
@@ -432,14 +438,34 @@ class _Parser:
         self.only(g, "gateway", keys)
         ssh = self.ssh(g, "gateway")
         iface = self.value(g, "lan_interface", "gateway", str)
-        subnet_s = self.value(g, "lan_subnet", "gateway", str)
-        try:
-            subnet = ipaddress.IPv4Network(subnet_s)
-        except ValueError as e:
-            raise self.fail("gateway.lan_subnet",
-                            f"{subnet_s!r} is not an IPv4 network: {e}") from None
+        subnet, prefixes = self.lan_subnet(g)
         capture_dir = self.value(g, "capture_dir", "gateway", str, "/tmp/hil-captures")
-        return GatewayConfig(ssh, iface, subnet, capture_dir)
+        return GatewayConfig(ssh, iface, subnet, capture_dir, prefixes)
+
+    def lan_subnet(self, g: dict) -> tuple[ipaddress.IPv4Network, tuple]:
+        """gateway.lan_subnet: one network, or a list of them, IPv4 and IPv6 (a dual-stack
+        LAN's prefixes beside its IPv4 network); exactly one IPv4 network (the phones'
+        `ip` are in it). The IPv4 network and every prefix, IPv4 first."""
+        key = "gateway.lan_subnet"
+        raw = g.get("lan_subnet")
+        if raw is None:
+            raise self.fail(key, 'missing (e.g. "10.20.0.0/24" or ["10.20.0.0/24", '
+                                 '"fd20::/64"])')
+        values = raw if isinstance(raw, list) else [raw]
+        nets = []
+        for i, v in enumerate(values):
+            where = f"{key}[{i}]" if isinstance(raw, list) else key
+            if not isinstance(v, str):
+                raise self.fail(where, f"must be a string (a network), not {_tname(v)} {v!r}")
+            try:
+                nets.append(ipaddress.ip_network(v))
+            except ValueError as e:
+                raise self.fail(where, f"{v!r} is not an IPv4 or IPv6 network: {e}") from None
+        v4 = [n for n in nets if n.version == 4]
+        if len(v4) != 1:
+            raise self.fail(key, f"needs exactly one IPv4 network (the phones' ip are in it), "
+                                 f"has {len(v4)}: {', '.join(map(str, v4)) or 'none'}")
+        return v4[0], tuple([v4[0]] + [n for n in nets if n.version == 6])
 
     def phones(self, gateway: GatewayConfig) -> dict[str, PhoneConfig]:
         out = {}
@@ -459,14 +485,43 @@ class _Parser:
                     f"{where}.ip", f"{ip} is outside gateway.lan_subnet {gateway.lan_subnet}"
                 )
             platform = self.value(p, "platform", where, str, choices=PLATFORMS)
+            mac = self.mac(p, where)
             section = Section(self, p, where)
             options = backends.module(backend).parse(section)
             hand = operator.by_hand(section)
             who = operator.person(section) if hand or backend == "operator" else None
-            out[name] = PhoneConfig(name, backend, ip, platform, options, hand, who)
+            out[name] = PhoneConfig(name, backend, ip, platform, options, mac=mac, by_hand=hand,
+                                    person=who)
+        macs: dict[str, str] = {}
+        for p in out.values():
+            if p.mac and p.mac in macs:
+                raise self.fail(f"phone.{p.name}.mac", f"{p.mac} is phone.{macs[p.mac]}.mac too; "
+                                                       "each phone has its own")
+            if p.mac:
+                macs[p.mac] = p.name
         if not out:
             raise self.fail("phone", "the bench has no phone; add a [phone.NAME] table")
         return out
+
+    def mac(self, p: dict, where: str) -> str | None:
+        """phone.NAME.mac: the MAC the phone uses on the gateway's Wi-Fi, six hex octets
+        (":" or "-"), a unicast address; None when not given. Android (10 and later) and
+        iOS (14 and later) use a randomized MAC per network by default: give the one the
+        phone shows for the lab's Wi-Fi (Android: Wi-Fi > the network > Privacy/"MAC
+        address"; iOS: Wi-Fi > (i) > "Private Wi-Fi Address"), not the hardware MAC."""
+        v = self.value(p, "mac", where, str, None)
+        if v is None:
+            return None
+        parts = v.replace("-", ":").split(":")
+        ok = len(parts) == 6 and all(len(x) == 2 and all(c in "0123456789abcdefABCDEF"
+                                                         for c in x) for x in parts)
+        if not ok:
+            raise self.fail(f"{where}.mac", f"{v!r} is not a MAC address (six hex octets, e.g. "
+                                            '"02:1a:2b:3c:4d:5e"); give the per-network MAC the '
+                                            "phone uses on the lab's Wi-Fi")
+        if int(parts[0], 16) & 1:
+            raise self.fail(f"{where}.mac", f"{v} is a multicast address, not a phone's")
+        return ":".join(parts).lower()
 
     def phone_backend(self, p: dict, where: str) -> str:
         backend = self.value(p, "backend", where, str)

@@ -10,16 +10,25 @@ clock, the harness's actions, the flows and DNS lookups that started in it) and 
   uplink never came back), so the run cannot say anything about the claim. A deaf sniffer
   is an error, never a pass.
 
-Judges never do I/O. "Internet" means any address outside the bench's LAN subnet.
+Judges never do I/O.
 
 Name resolution (a flow of category `dns`: DNS on port 53, DNS over TLS on 853; see
 `hil.capture.catalog`) is judged by what it resolves, not as a destination: G1 never
 counts it as unknown nor as a catalogued endpoint answering, and the app's traffic
 returning (K7, K8) is never shown by a lookup. Where lookups are plaintext (port 53) the
 judges read their names (K5, K7, K8), so a lookup of a diagnostics or app name is a
-violation whatever the resolver's flow is called; an encrypted lookup (DNS over TLS) hides
-its name, so K7 and K8 count its flow as traffic. K1 (volume) and K6 (anything answered
-while cut) look at every flow, name resolution included.
+violation whatever the resolver's flow is called; an encrypted lookup (DNS over TLS on
+853, DNS over HTTPS to a resolver the catalog lists as `dns`) hides its name: when the
+phone resolved that way in the session, the verdicts of the claims relying on lookups
+(K5, K7, K8) say the lookups were not visible, and a pass rests on the flows alone
+(`seen_as`). K1 (volume) and K6 (anything answered while cut) look at every flow, name
+resolution included.
+
+The phone is its IPv4 address and, with its MAC in the bench file, every address that MAC
+used in the session (IPv6 ones: `identify`). "Internet" is any unicast address outside
+the LAN's prefixes (IPv4 and IPv6; global and ULA alike); link-local and multicast never
+are. Without a MAC, IPv6 traffic is not attributed and every verdict says so; a capture
+showing IPv6 from the phone's MAC then makes every claim judged on it an ERROR.
 
 Control traffic is the bench host's own (`Context.bench_hosts`: adb over Wi-Fi, SSH to an
 agent on the phone, and on K8's whole-LAN capture anything else the host does): a flow
@@ -31,6 +40,7 @@ The evidence lists it per phase, apart (`Context.control` is the one test of it)
 from __future__ import annotations
 
 import dataclasses
+import functools
 import ipaddress
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -67,16 +77,50 @@ class PhaseView:
 
 @dataclass(frozen=True)
 class Context:
+    """What a judge knows of the bench beyond the phases.
+
+    The phone is `phone_ip` and every address in `phone_addresses` (the addresses its MAC
+    used in the session: IPv6 ones, privacy addresses included; see `identify()`).
+    `lan_subnet` is the LAN's network or a sequence of its prefixes, IPv4 and IPv6.
+    `unseen` says what the session's capture could not show (each verdict repeats it);
+    `unattributed` lists IPv6 addresses the phone's MAC used that the harness could not
+    attribute (the bench gives no MAC): every verdict on such a capture is an ERROR naming
+    them. `encrypted_dns` labels the phone's encrypted name resolution in the session
+    (DNS over TLS, DNS over HTTPS): a verdict relying on lookups says they were not
+    visible."""
+
     phone_ip: str
-    lan_subnet: ipaddress.IPv4Network
+    lan_subnet: Any
     # how far an action's time (harness clock mapped onto the gateway's) may be off from
     # the capture's clock: "after the action" means after the action minus this slack
     clock_slack: float = 0.0
     # the bench's other phones (other stations, possibly mid-session while this one is
-    # judged): on a whole-LAN capture their traffic is judged by their own sessions
+    # judged): on a whole-LAN capture their traffic is judged by their own sessions; every
+    # address each used (IPv4 and IPv6)
     other_phones: frozenset[str] = frozenset()
     # the bench host's own addresses (bench.host_addresses): its traffic is control traffic
     bench_hosts: frozenset[str] = frozenset()
+    phone_addresses: frozenset[str] = frozenset()
+    phone_mac: str | None = None
+    unseen: tuple[str, ...] = ()
+    unattributed: tuple[str, ...] = ()
+    encrypted_dns: tuple[str, ...] = ()
+
+    @property
+    def prefixes(self) -> tuple:
+        """The LAN's networks, IPv4 and IPv6."""
+        nets = self.lan_subnet
+        if isinstance(nets, (ipaddress.IPv4Network, ipaddress.IPv6Network, str)):
+            nets = (nets,)
+        return tuple(ipaddress.ip_network(n) for n in nets)
+
+    @property
+    def phone(self) -> frozenset[str]:
+        """Every address of the phone: its IPv4 address and those its MAC used."""
+        return self.phone_addresses | {self.phone_ip}
+
+    def is_phone(self, address: str) -> bool:
+        return address == self.phone_ip or address in self.phone_addresses
 
     def control(self, flow) -> bool:
         """The flow is control traffic: a bench host address is at one of its ends. Such a
@@ -85,14 +129,125 @@ class Context:
         return flow.src in self.bench_hosts or flow.dst in self.bench_hosts
 
     def internet(self, ip: str) -> bool:
+        """Beyond the LAN: any unicast address outside the LAN's prefixes, IPv4 or IPv6
+        (global and ULA alike); never link-local, multicast, loopback or unspecified."""
         try:
             a = ipaddress.ip_address(ip)
         except ValueError:
             return False
-        if a.version == 4 and a in self.lan_subnet:
+        if any(a.version == n.version and a in n for n in self.prefixes):
             return False
         return not (a.is_multicast or a.is_link_local or a.is_loopback or a.is_unspecified
                     or (a.version == 4 and a == ipaddress.IPv4Address("255.255.255.255")))
+
+
+def encrypted_resolution(flows: Iterable, ctx: Context) -> list:
+    """The phone's flows that resolve names over an encrypted channel: category `dns` on
+    any port but plaintext DNS's (DNS over TLS on 853, a DNS-over-HTTPS endpoint the
+    catalog lists as `dns`), with at least one packet up."""
+    return [f for f in flows if f.category == "dns" and f.dport != DNS_PORT
+            and ctx.is_phone(f.src) and f.packets_up > 0]
+
+
+def identify(ctx: Context, stations, phone_name: str = "the phone",
+             flows: Iterable = (), neighbours: Iterable[str] = (),
+             others: Iterable[tuple[str, str | None]] = ()) -> Context:
+    """The context of one session's capture, given who sent what on the LAN.
+
+    `stations` (hil.capture.hosts.Stations) maps each MAC to the addresses it sent from.
+    With the phone's MAC (`ctx.phone_mac`), the phone is every address that MAC used and
+    every address in `neighbours` (the gateway's neighbour table for that MAC). Without
+    one, it is its IPv4 address only, and every verdict says IPv6 traffic was not
+    attributed; if the MAC its IPv4 frames came from also sent from IPv6 addresses (global
+    or ULA: link-local ones cannot leave the LAN), those are `unattributed` and the claims
+    judged on that capture are ERRORs naming them. `others` are the bench's other phones
+    as (IPv4 address, MAC or None): each becomes every address it used too. `flows` (the
+    session's) give `encrypted_dns`."""
+    mac = ctx.phone_mac
+    changes: dict[str, Any] = {}
+    if mac:
+        changes["phone_addresses"] = frozenset(
+            stations.addresses_of(mac) | set(neighbours) | set(ctx.phone_addresses))
+    else:
+        learned = sorted(stations.macs_of(ctx.phone_ip))
+        v6 = sorted({a for m in learned for a in stations.ipv6_of(m)})
+        changes["unseen"] = (*ctx.unseen, (
+            f"IPv6 traffic was not attributed: the bench file gives no mac for {phone_name}, "
+            f"so only its IPv4 address {ctx.phone_ip} is the phone's"),)
+        if v6:
+            changes["unattributed"] = (*ctx.unattributed, *(
+                f"{a} (from MAC {', '.join(m for m in learned if a in stations.ipv6_of(m))})"
+                for a in v6))
+    other = set(ctx.other_phones)
+    for ip, m in others:
+        other.add(ip)
+        other |= stations.addresses_of(m or next(iter(sorted(stations.macs_of(ip))), None))
+    changes["other_phones"] = frozenset(other)
+    ctx = dataclasses.replace(ctx, **changes)
+    dot = [_flow_label(f) for f in encrypted_resolution(flows, ctx)]
+    return dataclasses.replace(ctx, encrypted_dns=tuple(dot)) if dot else ctx
+
+
+# what each judge's verdict rests on: "traffic" (flows), "lookups" (the DNS records too)
+RELIES_ON: dict[str, tuple[str, ...]] = {
+    "K1": ("traffic",), "K3": ("traffic",), "K4": ("traffic",), "K6": ("traffic",),
+    "K5": ("traffic", "lookups"), "K7": ("traffic", "lookups"),
+    "K8": ("traffic", "lookups"), "G1": ("traffic",),
+}
+
+
+def seen_as(verdict: Verdict, ctx: Context) -> Verdict:
+    """A judge's verdict, saying what the capture could not show.
+
+    - IPv6 addresses of the phone's MAC that the harness could not attribute
+      (`ctx.unattributed`): an ERROR naming them, whatever the judge said: a pass or a
+      fail on traffic the harness could not see as the phone's proves nothing;
+    - a claim relying on lookups, with the phone resolving over an encrypted channel in
+      the session: its reasons say the lookups were not visible (a pass then rests on
+      flows alone);
+    - `ctx.unseen` (e.g. IPv6 not attributed without a MAC) on every verdict.
+    """
+    relies = RELIES_ON.get(verdict.claim, ("traffic",))
+    if ctx.unattributed:
+        return Verdict(verdict.claim, ERROR, (
+            "the capture shows IPv6 traffic from the phone's MAC that the harness could not "
+            "attribute to it (the bench file gives no mac for the phone): "
+            + ", ".join(ctx.unattributed)
+            + "; give phone.NAME.mac (the phone's per-network MAC) so that every address it "
+            "uses is the phone's",
+            *(f"the judge alone said {verdict.status.upper()}: {r}" for r in verdict.reasons[:1])),
+            verdict.decisive)
+    extra = []
+    if "lookups" in relies and ctx.encrypted_dns:
+        extra.append(
+            f"lookups were not visible: the phone resolved names over an encrypted channel "
+            f"({len(ctx.encrypted_dns)} flow(s), e.g. {ctx.encrypted_dns[0]}); no name it "
+            "looked up there could be read"
+            + (", so this pass rests on flows alone" if verdict.status == PASS else ""))
+    extra += list(ctx.unseen)
+    if not extra:
+        return verdict
+    return dataclasses.replace(verdict, reasons=(*verdict.reasons, *extra))
+
+
+def _sees(fn):
+    """A judge whose verdict goes through `seen_as` with the Context it was given; the
+    phone's encrypted resolution in the phases it was given counts as the session's."""
+    @functools.wraps(fn)
+    def judge(*args, **kwargs):
+        verdict = fn(*args, **kwargs)
+        given = (*args, *kwargs.values())
+        ctx = next((a for a in given if isinstance(a, Context)), None)
+        if ctx is None:
+            return verdict
+        phases = [p for a in given for p in (a if isinstance(a, list) else [a])
+                  if isinstance(p, PhaseView)]
+        seen = [_flow_label(f) for p in phases for f in encrypted_resolution(p.flows, ctx)]
+        if seen:
+            ctx = dataclasses.replace(ctx, encrypted_dns=tuple(
+                dict.fromkeys((*ctx.encrypted_dns, *seen))))
+        return seen_as(verdict, ctx)
+    return judge
 
 
 def phone_side(ctx: Context, *phases: PhaseView) -> list[PhaseView]:
@@ -121,7 +276,7 @@ def _of(flows: Iterable, category: str) -> list:
 
 
 def _from_phone(phase: PhaseView, ctx: Context) -> list:
-    return [f for f in phase.flows if f.src == ctx.phone_ip and f.packets_up > 0]
+    return [f for f in phase.flows if ctx.is_phone(f.src) and f.packets_up > 0]
 
 
 def _heard(phase: PhaseView, ctx: Context, claim: str) -> Verdict | None:
@@ -137,6 +292,7 @@ def _lookups(phase: PhaseView, category_of) -> list:
     return [d for d in phase.dns if category_of(d.qname) == "diagnostics"]
 
 
+@_sees
 def k4_diagnostics_at_power_on(power_on: PhaseView, ctx: Context) -> Verdict:
     """K4: with the app's defaults, diagnostics and a no-fly-zone check are sent after
     power-on, within the observation window."""
@@ -161,6 +317,7 @@ def k4_diagnostics_at_power_on(power_on: PhaseView, ctx: Context) -> Verdict:
     return Verdict(claim, status, tuple(reasons), tuple(diag + nfz))
 
 
+@_sees
 def k5_diagnostics_setting_off(power_on: PhaseView, ctx: Context, category_of) -> Verdict:
     """K5: with "diagnostics" off in the app, no diagnostics after power-on.
 
@@ -189,6 +346,7 @@ def k5_diagnostics_setting_off(power_on: PhaseView, ctx: Context, category_of) -
         f"control: {len(nfz)} no-fly-zone check(s), e.g. {_flow_label(nfz[0])}"), tuple(nfz))
 
 
+@_sees
 def k6_uplink_cut(cut: PhaseView, restored: PhaseView, ctx: Context,
                   deferred_burst: str = "fail") -> Verdict:
     """K6: with the phone's uplink cut at the gateway, nothing leaves.
@@ -242,19 +400,15 @@ def _resolves_names(f) -> bool:
     return f.category == "dns"
 
 
-def _lookups_read(f) -> bool:
-    """The flow is plaintext DNS: its lookups are in the phase's `dns` records, judged by
-    the names they ask for instead of by the flow."""
-    return _resolves_names(f) and f.dport == DNS_PORT
-
-
 def _internet_flows(phase: PhaseView, ctx: Context) -> list:
     return [f for f in phase.flows if ctx.internet(f.dst) and f.packets_up > 0]
 
 
-def _answered(phase: PhaseView, ctx: Context, who: str | None = None) -> list:
+def _answered(phase: PhaseView, ctx: Context, who=None) -> list:
+    """Flows to the internet that got an answer, name resolution aside; only from the
+    addresses in `who` when given."""
     return [f for f in _internet_flows(phase, ctx) if f.packets_down > 0
-            and not _resolves_names(f) and (who is None or f.src == who)]
+            and not _resolves_names(f) and (who is None or f.src in who)]
 
 
 def _destination(f) -> str:
@@ -271,8 +425,11 @@ def _per_destination(flows) -> dict[str, int]:
 def _app_traffic(phase: PhaseView, ctx: Context, category_of, clients=None,
                  exclude=frozenset()) -> list[str]:
     """What left for the internet that is not the phone OS's own noise, in words: every
-    flow but `os` ones and plaintext DNS, and every lookup of a name that is not `os`
-    (plaintext DNS is judged by the names it asks for; an encrypted lookup's flow counts).
+    flow but `os` ones and name resolution, and every lookup of a name that is not `os`
+    (plaintext DNS is judged by the names it asks for; an encrypted lookup, DNS over TLS
+    or HTTPS, hides them: its flow shows only that some name was resolved, by the app or
+    the OS, so it is no evidence either way, and `seen_as` says the lookups were not
+    visible).
 
     Only from `clients` when given; never from the hosts in `exclude`.
     """
@@ -280,7 +437,7 @@ def _app_traffic(phase: PhaseView, ctx: Context, category_of, clients=None,
     for f in _internet_flows(phase, ctx):
         if (clients is not None and f.src not in clients) or f.src in exclude:
             continue
-        if not _lookups_read(f) and f.category != "os":
+        if not _resolves_names(f) and f.category != "os":
             out.append(_flow_label(f))
     for d in phase.dns:
         if (clients is not None and d.client not in clients) or d.client in exclude:
@@ -292,6 +449,7 @@ def _app_traffic(phase: PhaseView, ctx: Context, category_of, clients=None,
 
 # -- K1 K2 K3 K7 K8 G1 -------------------------------------------------------------------
 
+@_sees
 def k1_no_automatic_media_upload(observe: PhaseView, share: PhaseView, ctx: Context,
                                  media: list[dict], shared: dict, fraction: float) -> Verdict:
     """K1: after photos and video are taken, no media is uploaded unless the user shares.
@@ -362,6 +520,7 @@ def k2_logs_recorded(before: dict, after: dict, cannot: dict | None = None) -> V
     return Verdict(claim, PASS if all(grew) else FAIL, tuple(reasons + skipped))
 
 
+@_sees
 def k3_logs_only_on_sync(before_sync: list[PhaseView], sync: PhaseView, ctx: Context,
                          unsynced: int | None) -> Verdict:
     """K3: flight logs reach the server only when the user syncs.
@@ -403,6 +562,7 @@ def k3_logs_only_on_sync(before_sync: list[PhaseView], sync: PhaseView, ctx: Con
         f"(unsynced records: {unsynced} B), e.g. {_flow_label(ups[0])}"), tuple(ups))
 
 
+@_sees
 def k7_local_data_mode(ldm_on: PhaseView, ldm_off: PhaseView, ctx: Context,
                        category_of) -> Verdict:
     """K7: with Local Data Mode on, the app sends nothing to the internet.
@@ -412,10 +572,10 @@ def k7_local_data_mode(ldm_on: PhaseView, ldm_off: PhaseView, ctx: Context,
     """
     claim = "K7"
     ldm_on, ldm_off = phone_side(ctx, ldm_on, ldm_off)
-    leaks = _app_traffic(ldm_on, ctx, category_of, clients={ctx.phone_ip})
+    leaks = _app_traffic(ldm_on, ctx, category_of, clients=ctx.phone)
     if leaks:
         return Verdict(claim, FAIL, tuple(f"with Local Data Mode on: {x}" for x in leaks))
-    back = _answered(ldm_off, ctx, ctx.phone_ip)
+    back = _answered(ldm_off, ctx, ctx.phone)
     if not back:
         return Verdict(claim, ERROR, (
             "control failed: with Local Data Mode off again, no app traffic was seen; the "
@@ -425,6 +585,7 @@ def k7_local_data_mode(ldm_on: PhaseView, ldm_off: PhaseView, ctx: Context,
         f"control: after turning it off, {_flow_label(back[0])}"), tuple(back))
 
 
+@_sees
 def k8_nothing_without_app(app_closed: PhaseView, app_open: PhaseView, ctx: Context,
                            category_of) -> Verdict:
     """K8: aircraft and controller powered, app closed: no bench device sends anything.
@@ -439,7 +600,7 @@ def k8_nothing_without_app(app_closed: PhaseView, app_open: PhaseView, ctx: Cont
     leaks = _app_traffic(app_closed, ctx, category_of, exclude=ctx.other_phones)
     if leaks:
         return Verdict(claim, FAIL, tuple(f"with the app closed: {x}" for x in leaks))
-    back = _answered(app_open, ctx, ctx.phone_ip)
+    back = _answered(app_open, ctx, ctx.phone)
     if not back:
         return Verdict(claim, ERROR, (
             "control failed: after launching the app no traffic of it was seen; the silence "
@@ -451,6 +612,7 @@ def k8_nothing_without_app(app_closed: PhaseView, app_open: PhaseView, ctx: Cont
         f"control: after launching the app, {_flow_label(back[0])}"), tuple(back))
 
 
+@_sees
 def g1_catalog(phases: list[PhaseView], ctx: Context, budget: int) -> Verdict:
     """G1 (release gate): every destination is in the endpoint catalog; unknown
     destinations that received more than `budget` bytes fail and are listed.

@@ -247,8 +247,8 @@ class SessionPool:
             raise NotReady(f"{aircraft} did not come up earlier in this run: "
                            f"{self._down[aircraft]}")
         station = self._station(group, aircraft)
-        others = frozenset(p.ip for p in self.bench.phones.values()
-                           if p.name != station.phone.name)
+        others = tuple((p.ip, p.mac) for p in self.bench.phones.values()
+                       if p.name != station.phone.name)
         session = SessionRun(station, scenario.name,
                              self.folder / safe_name(f"{aircraft}-{scenario.name}"),
                              self.catalog, whole_lan=scenario.whole_lan,

@@ -30,8 +30,9 @@ from typing import Any
 from hil.bench import ClaimsConfig
 from hil.capture.analyze import Analysis, analyze
 from hil.capture.catalog import Catalog
+from hil.capture.hosts import stations
 from hil.capture.phases import bounds_of, flows_between, windows
-from hil.claims import Context, PhaseView, Verdict
+from hil.claims import Context, PhaseView, Verdict, identify
 from hil.evidence import Action, Evidence, Phase, Recorder
 from hil.profile import session_profile
 from hil.remote.gateway import RemoteCapture
@@ -44,7 +45,7 @@ Judge = Callable[["SessionRun"], Verdict]
 
 class SessionRun:
     def __init__(self, station: Station, scenario: str, folder: Path, catalog: Catalog,
-                 whole_lan: bool = False, other_phones: frozenset[str] = frozenset(),
+                 whole_lan: bool = False, other_phones=(),
                  stop: threading.Event | None = None):
         self.station, self.scenario, self.folder = station, scenario, folder
         self.catalog, self.whole_lan = catalog, whole_lan
@@ -54,9 +55,16 @@ class SessionRun:
         self.observations: dict[str, Any] = {}
         self.served: list[str] = []  # the claims judged on this session so far
         # the bench's other phones: on a whole-LAN capture they are other stations' business
-        self.context = Context(station.phone.ip, station.bench.gateway.lan_subnet,
-                               other_phones=other_phones,
-                               bench_hosts=frozenset(station.bench.host_addresses))
+        # the bench's other phones, (IPv4 address, MAC or None): on a whole-LAN capture each
+        # is every address it used there (hil.claims.identify)
+        self.others = tuple((ip, None) if isinstance(ip, str) else tuple(ip)
+                            for ip in other_phones)
+        gw = station.bench.gateway
+        self.context = Context(station.phone.ip, gw.lan_prefixes or (gw.lan_subnet,),
+                               other_phones=frozenset(ip for ip, _ in self.others),
+                               bench_hosts=frozenset(station.bench.host_addresses),
+                               phone_mac=station.phone.mac)
+        self.neighbours: set[str] = set()  # the phone's addresses in the gateway's table
         self.settings: ClaimsConfig = station.bench.claims
         self._recorder = Recorder(self.phases, lambda: self.gateway.local_to_gateway(time.time()))
         self.capture: RemoteCapture | None = None
@@ -81,11 +89,11 @@ class SessionRun:
             self.context, clock_slack=self.gateway.clock_uncertainty + 0.002)
         self.note("clock_slack", round(self.context.clock_slack, 6))
         host = None if self.whole_lan else self.station.phone.ip
-        if self.whole_lan and self.context.other_phones:
-            self.note("other_phones", sorted(self.context.other_phones))
+        if self.whole_lan and self.others:
+            self.note("other_phones", sorted(ip for ip, _ in self.others))
         self.capture = self.gateway.start_capture(
             host, f"{self.station.bench.name}-{self.name}-{int(time.time() * 1000)}",
-            owner=self.station.phone.ip)
+            owner=self.station.phone.ip, mac=self.station.phone.mac)
         return self
 
     def phase(self, name: str):
@@ -132,11 +140,23 @@ class SessionRun:
         if self.capture is None:
             return
         cap, self.capture = self.capture, None
+        try:  # the phone's addresses as the gateway knows them now (before the capture
+            # stops: a failure to read them loses no evidence)
+            self.neighbours = self.gateway.neighbours(self.station.phone.mac)
+        except Exception as e:
+            log.warning("%s: the gateway's neighbour table could not be read: %s", self.name, e)
         self.pcap = self.gateway.stop_capture(cap, self.folder / "capture.pcap")
         self.capture_log = self.gateway.capture_stats(cap)
         # counted per phase window too: a connection opened in one phase and used in a
         # later one shows in that later phase with the bytes it carried there
         self.analysis = analyze(self.pcap, self.catalog, bounds_of(self._windows()))
+        self.context = identify(self.context, stations(self.pcap), self.station.phone.name,
+                                self.analysis.flows, self.neighbours, self.others)
+        self.note("phone_addresses", sorted(self.context.phone))
+        if self.context.encrypted_dns:
+            self.note("encrypted_dns", list(self.context.encrypted_dns))
+        if self.context.unattributed:
+            self.note("unattributed_ipv6", list(self.context.unattributed))
         self.write_profile()
 
     def profile(self) -> dict:

@@ -39,6 +39,7 @@ from hil.bench import Bench
 from hil.netns.kind import MODES, NetnsConfig, fault_refused
 from hil.netns.linux import die_with_parent, find_tool
 from hil.remote.ssh import SshHost
+from hil.sim.phone import phone_ip6, phone_mac
 
 log = logging.getLogger("hil.netns")
 
@@ -102,6 +103,8 @@ class PhoneSpec:
     name: str
     ip: str
     platform: str = "android"
+    mac: str | None = None  # its wlan0's MAC (None: the kernel's random one)
+    ip6: str | None = None  # its address in the LAN's IPv6 prefix (a dual-stack bench)
 
 
 class NetnsWorld:
@@ -110,8 +113,9 @@ class NetnsWorld:
     def __init__(self, phones: list[PhoneSpec], lan_interface: str = "wlan0",
                  lan_subnet: str = "10.20.0.0/24", time_scale: float = 0.02,
                  faults: tuple[str, ...] = (), mode: str = "auto",
-                 workdir: Path | None = None):
+                 workdir: Path | None = None, lan_prefix6: str | None = None):
         self.phone_specs = list(phones)
+        self.lan_prefix6 = lan_prefix6  # a dual-stack LAN's IPv6 prefix, or None
         self.lan_interface, self.lan_subnet = lan_interface, lan_subnet
         self.time_scale, self.faults, self.mode = time_scale, tuple(faults), mode
         self._own_dir = workdir is None
@@ -153,8 +157,9 @@ class NetnsWorld:
         spec = {"dir": str(self.dir), "client_key": f"{key.get_name()} {key.get_base64()}",
                 "lan_interface": self.lan_interface, "lan_subnet": self.lan_subnet,
                 "time_scale": self.time_scale, "faults": list(self.faults),
-                "phones": [{"name": p.name, "ip": p.ip, "platform": p.platform}
-                           for p in self.phone_specs]}
+                "lan_prefix6": self.lan_prefix6,
+                "phones": [{"name": p.name, "ip": p.ip, "platform": p.platform,
+                            "mac": p.mac, "ip6": p.ip6} for p in self.phone_specs]}
         answer = self._exchange(spec, START_TIMEOUT)
         if "ready" not in answer:
             raise NetnsError(f"the netns bench did not start: {answer.get('error')}\n"
@@ -386,10 +391,14 @@ class NetnsBench:
         sim_bench = self.sim.start()
 
         # the world in a folder of its own, with a short path (its phones' unix sockets)
-        self.world = NetnsWorld([PhoneSpec(p.name, p.ip, p.platform) for p in t.phones.values()],
-                                lan_interface=t.gateway.lan_interface,
+        prefix6 = next((n for n in t.gateway.lan_prefixes if n.version == 6), None)
+        phones = [PhoneSpec(p.name, p.ip, p.platform, p.mac,
+                            phone_ip6(prefix6, p.mac or phone_mac(p.ip)) if prefix6 else None)
+                  for p in t.phones.values()]
+        self.world = NetnsWorld(phones, lan_interface=t.gateway.lan_interface,
                                 lan_subnet=str(t.gateway.lan_subnet), time_scale=self.scale,
-                                faults=self.faults, mode=self.mode)
+                                faults=self.faults, mode=self.mode,
+                                lan_prefix6=str(prefix6) if prefix6 else None)
         w = self.world.start()
         out = copy.deepcopy(sim_bench.raw)
         common = {"host": "127.0.0.1", "user": w.user, "key": str(w.key_path),

@@ -5,7 +5,9 @@
 - a DNS server on RESOLVER_IP:53 (UDP) that answers every A query with the stand-in
   address of the name (`hil.sim.phone.server_ip`, in TEST-NET-2 198.51.100.0/24), so the
   catalog's names (flysafe-api.dji.com, statistical-report.djiservice.org, ...) resolve
-  as they do on the internet; other query types get an empty answer;
+  as they do on the internet, and every AAAA query with its IPv6 stand-in
+  (`server_ip6`); other query types get an empty answer. On a dual-stack bench (the box
+  has RESOLVER_IP6) it answers on that address too, and TLS listens on both families;
 - a TLS server on port 443 of every stand-in address that accepts the ClientHello for
   any server name (its certificate, signed by the bench's throwaway CA in DIR, is made for
   the name the ClientHello's SNI asks for), reads one request `POST` with its upload and
@@ -29,10 +31,10 @@ from pathlib import Path
 from hil.capture.dns import DnsFormatError, parse_message
 from hil.netns.pki import LeafMaker
 from hil.sim.packets import dns_response
-from hil.sim.phone import server_ip
+from hil.sim.phone import RESOLVER_IP6, server_ip, server_ip6
 
 log = logging.getLogger("hil.netns.cloud")
-TYPE_A = 1
+TYPE_A, TYPE_AAAA = 1, 28
 MAX_HEADER = 16_384
 
 
@@ -61,7 +63,8 @@ class Cloud:
             if msg.is_response or not msg.questions:
                 continue
             qname, qtype = msg.questions[0]
-            addresses = [server_ip(qname)] if qtype == TYPE_A else []
+            addresses = ([server_ip(qname)] if qtype == TYPE_A else
+                         [server_ip6(qname)] if qtype == TYPE_AAAA else [])
             sock.sendto(dns_response(msg.id, qname, addresses, qtype=qtype), peer)
             self.seen(kind="dns", client=peer[0], name=qname, qtype=qtype, answer=addresses)
 
@@ -136,6 +139,10 @@ class Cloud:
         self.seen(kind="tls", client=peer[0], server=server, sni=name, up=up, down=down)
 
 
+def _ipv6_text(hex32: str) -> str:
+    return socket.inet_ntop(socket.AF_INET6, bytes.fromhex(hex32))
+
+
 def main() -> int:
     logging.basicConfig(level=logging.INFO, stream=sys.stderr,
                         format="%(asctime)s cloud %(levelname)s %(message)s")
@@ -143,7 +150,17 @@ def main() -> int:
     cloud = Cloud(dir, resolver_ip)
     dns = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     dns.bind((resolver_ip, 53))
-    tls = socket.create_server(("0.0.0.0", 443), backlog=128)
+    ipv6 = socket.has_ipv6 and Path("/proc/net/if_inet6").exists() \
+        and RESOLVER_IP6 in {_ipv6_text(line.split()[0]) for line in
+                             Path("/proc/net/if_inet6").read_text().splitlines()}
+    if ipv6:  # a dual-stack bench: the resolver and every stand-in answer over IPv6 too
+        dns6 = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
+        dns6.bind((RESOLVER_IP6, 53))
+        threading.Thread(target=cloud.serve_dns, args=(dns6,), daemon=True).start()
+        tls = socket.create_server(("::", 443), family=socket.AF_INET6, backlog=128,
+                                   dualstack_ipv6=True)
+    else:
+        tls = socket.create_server(("0.0.0.0", 443), backlog=128)
     threading.Thread(target=cloud.serve_dns, args=(dns,), daemon=True).start()
     threading.Thread(target=cloud.serve_tls, args=(tls,), daemon=True).start()
     print("ready", flush=True)

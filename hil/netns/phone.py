@@ -2,7 +2,9 @@
 
     python -m hil.netns.phone CONFIG.json
 
-CONFIG: {"name", "ip", "platform", "time_scale", "faults", "resolver", "ca", "control"}.
+CONFIG: {"name", "ip", "platform", "time_scale", "faults", "resolver", "ca", "control"},
+and on a dual-stack bench "ip6" and "resolver6": the requests the model marks `ipv6` then
+go over IPv6 (an AAAA lookup to the IPv6 resolver, TLS to the name's IPv6 stand-in).
 
 - Its control agent is the simulated phone's (`hil.sim.phone.SimPhone.handle`: `hil-app
   version | settings | set NAME on|off | launch | close | status | ...`). The `hil-app`
@@ -70,19 +72,24 @@ def paced_send(sock, n: int, rate: float = WIFI_RATE, chunk: int = 65536) -> Non
 class Net:
     """The phone's real network requests."""
 
-    def __init__(self, ip: str, resolver: str, ca: str, time_scale: float):
+    def __init__(self, ip: str, resolver: str, ca: str, time_scale: float,
+                 ip6: str | None = None, resolver6: str | None = None):
         self.ip, self.resolver = ip, resolver
+        self.ip6, self.resolver6 = ip6, resolver6  # a dual-stack LAN's; None: IPv4 only
         self.dns_timeout = min(2.0, max(0.05, 5.0 * time_scale))
         self.connect_timeout = 3.0
         self.ctx = ssl.create_default_context(cafile=ca)
         self._txids = itertools.cycle(range(random.randrange(1, 65536), 65536))
 
-    def resolve(self, name: str) -> str | None:
-        """The address the resolver gives for `name`, or None without an answer in time."""
+    def resolve(self, name: str, ipv6: bool = False) -> str | None:
+        """The address the resolver gives for `name`, or None without an answer in time.
+        `ipv6` (with an IPv6 address): an AAAA query over IPv6 to the IPv6 resolver."""
         txid = next(self._txids) or 1
-        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-            s.bind((self.ip, 0))
-            s.sendto(dns_query(txid, name), (self.resolver, 53))
+        v6 = bool(ipv6 and self.ip6)
+        with socket.socket(socket.AF_INET6 if v6 else socket.AF_INET, socket.SOCK_DGRAM) as s:
+            s.bind((self.ip6 if v6 else self.ip, 0))
+            s.sendto(dns_query(txid, name, 28 if v6 else 1),
+                     (self.resolver6 if v6 else self.resolver, 53))
             deadline = time.monotonic() + self.dns_timeout
             while (left := deadline - time.monotonic()) > 0:
                 s.settimeout(left)
@@ -95,7 +102,7 @@ class Net:
                 except DnsFormatError:
                     continue
                 if msg.id == txid and msg.is_response:
-                    a = [v for _, kind, v in msg.answers if kind == "A"]
+                    a = [v for _, kind, v in msg.answers if kind == ("AAAA" if v6 else "A")]
                     return a[0] if a else None
         log.info("no DNS answer for %s within %.2f s", name, self.dns_timeout)
         return None
@@ -104,7 +111,8 @@ class Net:
         """One TLS session to `address` with SNI `name`: upload `up` bytes, get `down`."""
         try:
             raw = socket.create_connection((address, 443), timeout=self.connect_timeout,
-                                           source_address=(self.ip, 0))
+                                           source_address=(self.ip6 if ":" in address
+                                                           else self.ip, 0))
             with self.ctx.wrap_socket(raw, server_hostname=name) as tls:
                 tls.sendall(f"POST /{purpose} HTTP/1.1\r\nHost: {name}\r\nContent-Length: "
                             f"{up}\r\nX-Hil-Reply: {down}\r\nConnection: close\r\n\r\n"
@@ -140,7 +148,8 @@ class RealPhone:
         # the simulated phone's control agent and app state; its network side is not used
         self.agent = SimPhone(cfg["name"], cfg["ip"], cfg["platform"], behaviour, None, None,
                               lambda: self.state["linked"], onboard=self._onboard)
-        self.net = Net(cfg["ip"], cfg["resolver"], cfg["ca"], cfg["time_scale"])
+        self.net = Net(cfg["ip"], cfg["resolver"], cfg["ca"], cfg["time_scale"],
+                       cfg.get("ip6"), cfg.get("resolver6"))
         self.cut = False  # what the phone believes: its last lookups went unanswered
         self.stop = threading.Event()
 
@@ -202,15 +211,17 @@ class RealPhone:
         inputs = self.inputs()
         due = copy.deepcopy(self.agent.behaviour).tick(now, dataclasses.replace(inputs,
                                                                                 cut=False))
-        answers: dict[str, str | None] = {}
+        answers: dict[tuple[str, bool], str | None] = {}
         if due:
-            for name in dict.fromkeys(r.name for r in due):
-                answers[name] = self.net.resolve(name)
-            self.cut = any(a is None for a in answers.values())
+            for key in dict.fromkeys((r.name, r.ipv6) for r in due):
+                answers[key] = self.net.resolve(*key)
+            # what it believes of the cut: its IPv4 lookups (an IPv6 one may go elsewhere)
+            self.cut = any(a is None for (_, v6), a in answers.items() if not v6) or (
+                all(v6 for _, v6 in answers) and any(a is None for a in answers.values()))
         for req in self.agent.behaviour.tick(now, dataclasses.replace(inputs, cut=self.cut)):
-            address = answers.pop(req.name, _MISSING)
+            address = answers.pop((req.name, req.ipv6), _MISSING)
             if address is _MISSING:
-                address = self.net.resolve(req.name)
+                address = self.net.resolve(req.name, req.ipv6)
             if address is None:
                 log.info("%s %s: not reached (no DNS answer)", req.purpose, req.name)
                 continue

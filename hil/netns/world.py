@@ -7,7 +7,9 @@ It reads one JSON line on stdin, the spec::
 
     {"dir": WORKDIR, "client_key": "ecdsa-sha2-nistp256 AAAA...", "lan_interface": "wlan0",
      "lan_subnet": "10.20.0.0/24", "time_scale": 0.02, "faults": [],
-     "phones": [{"name": "pixel-spark", "ip": "10.20.0.31", "platform": "android"}]}
+     "lan_prefix6": "2001:db8:20::/64",   (optional: a dual-stack LAN)
+     "phones": [{"name": "pixel-spark", "ip": "10.20.0.31", "platform": "android",
+                 "mac": "02:00:0a:14:00:1f", "ip6": "2001:db8:20::1f"}]}  (mac, ip6: optional)
 
 builds the bench (see `hil.netns`), and answers one JSON line on stdout: {"ready": {...}}
 with the loopback ports of the forwarded sshd of the gateway and of each phone, their host
@@ -45,12 +47,13 @@ from pathlib import Path
 from hil.netns.box import Box, BoxError
 from hil.netns.linux import find_tool
 from hil.netns.pki import make_ca
-from hil.sim.phone import RESOLVER_IP
+from hil.sim.phone import CLOUD_NET6, RESOLVER_IP, RESOLVER_IP6
 
 log = logging.getLogger("hil.netns.world")
 
 WAN_GATEWAY, WAN_INTERNET, WAN_PREFIX = "192.0.2.1", "192.0.2.2", 24  # TEST-NET-1
 CLOUD_NET = "198.51.100.1/24"  # TEST-NET-2: every address of it is a stand-in server
+WAN_GATEWAY6, WAN_INTERNET6 = "2001:db8:ffff::1", "2001:db8:ffff::2"  # documentation prefix
 SSH_PORT = 22
 PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
@@ -279,6 +282,11 @@ class World:
         subnet = ipaddress.IPv4Network(spec["lan_subnet"])
         self.lan_if, self.subnet = spec["lan_interface"], subnet
         self.gw_ip = str(subnet[1])
+        # a dual-stack LAN: the IPv6 prefix (the gateway is its ::1, each phone has a
+        # static address in it); None: IPv6 is off in every box, as before
+        prefix6 = spec.get("lan_prefix6")
+        self.prefix6 = ipaddress.IPv6Network(prefix6) if prefix6 else None
+        self.gw_ip6 = str(self.prefix6[1]) if self.prefix6 else None
         self.boxes: dict[str, Box] = {}
         self.sshd: dict[str, Sshd] = {}
         self.forwarders: dict[str, Forwarder] = {}
@@ -308,12 +316,19 @@ class World:
         passwd, shadow = self._accounts()
         make_ca(self.dir / "ca.pem", self.dir / "ca.key")
         (self.dir / "hil_app.py").write_text(HIL_APP)
-        quiet6 = {"net/ipv6/conf/all/disable_ipv6": 1, "net/ipv6/conf/default/disable_ipv6": 1}
+        if self.prefix6 is None:
+            quiet6 = {"net/ipv6/conf/all/disable_ipv6": 1,
+                      "net/ipv6/conf/default/disable_ipv6": 1}
+        else:  # static addresses, no router advertisements, no wait for DAD
+            quiet6 = {"net/ipv6/conf/default/accept_ra": 0,
+                      "net/ipv6/conf/default/accept_dad": 0}
+        forward6 = {"net/ipv6/conf/all/forwarding": 1} if self.prefix6 else {}
         common = [["tmpfs", "hil-run", "/run", "mode=0755,size=16m"],
                   ["bind", str(passwd), "/etc/passwd", None],
                   ["bind", str(shadow), "/etc/shadow", None]]
         specs = {"gateway": {"hostname": "gateway",
-                             "sysctl": {**quiet6, "net/ipv4/ip_forward": 1},
+                             "sysctl": {**quiet6, **forward6,
+                                        "net/ipv4/ip_forward": 1},
                              "mounts": common + [["tmpfs", "hil-var-tmp", "/var/tmp",
                                                   "mode=1777,size=512m"]],
                              "mkdir": [["/run/sshd", 0o755]]},
@@ -368,10 +383,30 @@ class World:
                 f"route add {self.subnet} via {WAN_GATEWAY}"])
         for name, p in self.phones.items():
             self.boxes[f"phone-{name}"].ip([
-                "link set lo up", "link set wlan0 up",
+                "link set lo up",
+                *([f"link set wlan0 address {p['mac']}"] if p.get("mac") else []),
+                "link set wlan0 up",
                 f"address add {p['ip']}/{prefix} dev wlan0",
                 f"route add default via {self.gw_ip}"])
         gw.ip([f"route add default via {WAN_INTERNET}"])
+        if self.prefix6 is not None:
+            self._network6()
+
+    def _network6(self) -> None:
+        """IPv6 beside IPv4: the gateway routes the LAN's prefix to the internet box, which
+        holds the resolver's and the cloud's IPv6 stand-ins (a whole /64 on its loopback)."""
+        gw, net = self.boxes["gateway"], self.boxes["internet"]
+        gw.ip([f"address add {self.gw_ip6}/{self.prefix6.prefixlen} dev {self.lan_if} nodad",
+               f"address add {WAN_GATEWAY6}/64 dev wan0 nodad",
+               f"route add default via {WAN_INTERNET6}"])
+        net.ip([f"address add {RESOLVER_IP6}/128 dev lo",
+                f"route add local {CLOUD_NET6} dev lo",
+                f"address add {WAN_INTERNET6}/64 dev eth0 nodad",
+                f"route add {self.prefix6} via {WAN_GATEWAY6}"])
+        for name, p in self.phones.items():
+            self.boxes[f"phone-{name}"].ip([
+                f"address add {p['ip6']}/{self.prefix6.prefixlen} dev wlan0 nodad",
+                f"route add default via {self.gw_ip6}"])
 
     def _services(self) -> None:
         net = self.boxes["internet"]
@@ -384,6 +419,8 @@ class World:
             cfg = self.dir / f"phone-{name}.json"
             cfg.write_text(json.dumps({
                 "name": name, "ip": p["ip"], "platform": p["platform"],
+                "ip6": p.get("ip6") if self.prefix6 else None,
+                "resolver6": RESOLVER_IP6 if self.prefix6 else None,
                 "time_scale": self.spec["time_scale"], "faults": self.spec.get("faults", []),
                 "resolver": RESOLVER_IP, "ca": str(self.dir / "ca.pem"),
                 "control": str(self.dir / f"phone-{name}.sock")}))

@@ -1,8 +1,9 @@
 """The lab gateway: the Linux access point the phones join, driven over SSH.
 
 It runs what a stock Linux gateway has: `date`, `printenv`, `mkdir`, `tee`, `cat`, `tail`,
-`rm`, `kill`, `sha256sum`, `tcpdump`, `nft`, and serves SFTP. Every action is per phone (by IP),
-so several models can share a gateway.
+`rm`, `kill`, `sha256sum`, `tcpdump`, `nft`, `ip neigh`, and serves SFTP. Every action is per
+phone (by its MAC where the bench gives it, else by its IPv4 address), so several models can
+share a gateway.
 
 Promises:
 - `start_capture` runs `tcpdump -U --immediate-mode` in the background without a pty (it
@@ -26,9 +27,13 @@ Promises:
   that vanished from the gateway is a clear error, not an empty capture. Gateways without
   an SFTP server (e.g. dropbear without sftp-server) are read with `tail -c`, also resumable.
 - The uplink of a phone is cut and restored through an nftables table of its own,
-  `inet hil_<ip>` (e.g. `hil_10_20_0_31`), hooked on forward, matching that phone's
-  address only. While the harness works with a phone the table also drops the phone's
-  forwarded UDP 443, so apps fall back from QUIC to TLS over TCP and the SNI is readable.
+  `inet hil_<ip>` (e.g. `hil_10_20_0_31`), hooked on forward, matching that phone only:
+  by its MAC (`ether saddr`, one rule per family, IPv4 and IPv6, and back to its IPv4 and
+  known IPv6 addresses) when the harness knows it, else by its IPv4 address. While the
+  harness works with a phone the table also drops the phone's forwarded UDP 443 (both
+  families with a MAC), so apps fall back from QUIC to TLS over TCP and the SNI is
+  readable. `neighbours(mac)` reads the addresses the gateway's neighbour table has for
+  a MAC (the phone's IPv6 addresses come and go: privacy addresses rotate).
   `restore_uplink` removes the cut; once no capture of the phone runs, it removes the
   whole table. The same call at the start of a run removes a table a crash left behind;
   `reconcile(phones)` does that and stops their (and the LAN's) stale captures at once.
@@ -99,16 +104,34 @@ def nft_table_phone(table: str) -> str | None:
         return None
 
 
-def nft_script(phone_ip: str, cut: bool) -> str:
+def nft_script(phone_ip: str, cut: bool, mac: str | None = None,
+               ipv6: tuple[str, ...] = ()) -> str:
     """An `nft -f` script that (re)defines a phone's table atomically.
+
+    With the phone's MAC, the phone is matched by it (`ether saddr`: the source of the
+    frame it sent, which the forward hook of a routed gateway still sees for a packet that
+    came in on the LAN interface), so its UDP 443 and, when `cut`, everything it sends are
+    dropped for IPv4 and IPv6 alike (one rule per family, so a listing shows both), and
+    what comes back to its IPv4 address and to its known IPv6 addresses (`ipv6`: the
+    gateway's neighbour table) is dropped too. Without a MAC, by its IPv4 address only.
 
     The first line creates the table if it is missing, so that the delete that follows
     cannot fail; the whole file is one transaction.
     """
     ip = str(ipaddress.IPv4Address(phone_ip))
     t = nft_table(ip)
-    rules = [f'ip saddr {ip} udp dport 443 drop comment "{QUIC_COMMENT}"']
-    if cut:
+    if mac:
+        rules = [f'ether saddr {mac} udp dport 443 drop comment "{QUIC_COMMENT}"']
+    else:
+        rules = [f'ip saddr {ip} udp dport 443 drop comment "{QUIC_COMMENT}"']
+    if cut and mac:
+        rules += [f'ether saddr {mac} meta nfproto ipv4 drop comment "{CUT_COMMENT} (IPv4)"',
+                  f'ether saddr {mac} meta nfproto ipv6 drop comment "{CUT_COMMENT} (IPv6)"',
+                  f'ip daddr {ip} drop comment "{CUT_COMMENT} (IPv4)"']
+        v6 = sorted({str(ipaddress.IPv6Address(a)) for a in ipv6})
+        if v6:
+            rules.append(f'ip6 daddr {{ {", ".join(v6)} }} drop comment "{CUT_COMMENT} (IPv6)"')
+    elif cut:
         rules += [f'ip saddr {ip} drop comment "{CUT_COMMENT}"',
                   f'ip daddr {ip} drop comment "{CUT_COMMENT}"']
     body = "".join(f"\t\t{r}\n" for r in rules)
@@ -120,6 +143,34 @@ def nft_script(phone_ip: str, cut: bool) -> str:
             f"{body}"
             "\t}\n"
             "}\n")
+
+
+def neighbours(listing: str, mac: str) -> set[str]:
+    """The addresses an `ip neigh show` listing maps to `mac` (reachable, stale, delayed
+    or probing entries: not failed or incomplete ones)."""
+    out = set()
+    for line in listing.splitlines():
+        words = line.split()
+        if "lladdr" not in words or words[-1] in ("FAILED", "INCOMPLETE"):
+            continue
+        i = words.index("lladdr")
+        if i + 1 < len(words) and words[i + 1].lower() == mac.lower():
+            try:
+                out.add(str(ipaddress.ip_address(words[0])))
+            except ValueError:
+                continue
+    return out
+
+
+def check_mac(mac: str | None) -> str | None:
+    """A MAC as nft and tcpdump take it (lower case, colons), or GatewayError."""
+    if mac is None:
+        return None
+    parts = mac.replace("-", ":").lower().split(":")
+    if len(parts) != 6 or not all(len(p) == 2 and set(p) <= set("0123456789abcdef")
+                                  for p in parts):
+        raise GatewayError(f"{mac!r} is not a phone's MAC address")
+    return ":".join(parts)
 
 
 def nft_tables(listing: str) -> set[str]:
@@ -163,6 +214,7 @@ class Gateway:
         self._ssh_port: int | None = None
         self._running: dict[str, RemoteCapture] = {}  # by RemoteCapture.key
         self._made: set[str] = set()  # the phones whose table this driver wrote
+        self._macs: dict[str, str] = {}  # phone IPv4 -> its MAC, as the harness gave it
 
     # -- clock -----------------------------------------------------------------------
     def now(self) -> float:
@@ -212,10 +264,15 @@ class Gateway:
         return self._ssh_port
 
     def start_capture(self, phone_ip: str | None, name: str, ready_timeout: float = 10.0,
-                      owner: str | None = None) -> RemoteCapture:
+                      owner: str | None = None, mac: str | None = None) -> RemoteCapture:
         """Start tcpdump for one phone (`None`: every device on the LAN, for the session
-        of phone `owner` if given)."""
+        of phone `owner` if given). With the phone's `mac` the capture takes its frames by
+        MAC (`ether host`: IPv4, IPv6, ARP and neighbour discovery alike), else by its
+        IPv4 address."""
         phone_ip = _check_ip(phone_ip)
+        mac = check_mac(mac)
+        if mac and phone_ip:
+            self._macs[phone_ip] = mac
         owner = _check_ip(owner) if phone_ip is None else None
         key = _capture_key(phone_ip, owner)
         if "/" in name or not name.strip(". "):
@@ -225,8 +282,8 @@ class Gateway:
             self._ensure_table(phone_ip)
         path = posixpath.join(self.capture_dir, f"{name}.pcap")
         self.ssh.run(["mkdir", "-p", self.capture_dir])
-        expr = (["host", phone_ip, "and"] if phone_ip else []) + [
-            "not", "tcp", "port", str(self.ssh_port())]
+        who = (["ether", "host", mac] if mac else ["host", phone_ip]) if phone_ip else []
+        expr = (who + ["and"] if who else []) + ["not", "tcp", "port", str(self.ssh_port())]
         tcpdump = ["tcpdump", "-U", "--immediate-mode", "-B", str(BUFFER_KIB), "-n",
                    "-Z", self.ssh.user, "-i", self.lan_interface, "-w", path, *expr]
         line = (f"nohup {quote_argv(tcpdump)} > {quote_argv([path + '.log'])} 2>&1 "
@@ -426,8 +483,23 @@ class Gateway:
         return res.text if res.status == 0 else None
 
     def _apply(self, phone_ip: str, cut: bool) -> None:
-        self.ssh.run(["nft", "-f", "-"], stdin=nft_script(phone_ip, cut).encode())
+        mac = self._macs.get(phone_ip)
+        v6 = tuple(a for a in self.neighbours(mac) if ":" in a) if (cut and mac) else ()
+        self.ssh.run(["nft", "-f", "-"], stdin=nft_script(phone_ip, cut, mac, v6).encode())
         self._made.add(phone_ip)
+
+    def neighbours(self, mac: str | None) -> set[str]:
+        """The addresses the gateway's neighbour table (`ip neigh show dev LAN`, IPv4 and
+        IPv6) maps to `mac` now: the phone's IPv6 addresses as it uses them."""
+        if not mac:
+            return set()
+        res = self.ssh.run(["ip", "neigh", "show", "dev", self.lan_interface], check=False,
+                           idempotent=True)
+        if res.status != 0:
+            log.warning("%s: ip neigh show dev %s failed: %s", self.ssh.where,
+                        self.lan_interface, res.stderr.decode(errors="replace").strip())
+            return set()
+        return neighbours(res.text, check_mac(mac))
 
     def _ensure_table(self, phone_ip: str) -> None:
         if nft_table(phone_ip) not in self._tables():
@@ -437,13 +509,22 @@ class Gateway:
         listing = self._listing(nft_table(phone_ip))
         return listing is not None and CUT_COMMENT in listing
 
-    def cut_uplink(self, phone_ip: str) -> None:
-        """From now on, nothing from or to this phone crosses the gateway."""
+    def cut_uplink(self, phone_ip: str, mac: str | None = None) -> None:
+        """From now on, nothing from or to this phone crosses the gateway: with its `mac`
+        (or the one its capture was started with), all it sends, IPv4 and IPv6; without,
+        its IPv4 traffic only."""
         phone_ip = _check_ip(phone_ip)
+        if check_mac(mac):
+            self._macs[phone_ip] = check_mac(mac)
         self._apply(phone_ip, cut=True)
-        if not self.is_cut(phone_ip):
+        listing = self._listing(nft_table(phone_ip)) or ""
+        wanted = ([f"{CUT_COMMENT} (IPv4)", f"{CUT_COMMENT} (IPv6)"]
+                  if phone_ip in self._macs else [CUT_COMMENT])
+        missing = [w for w in wanted if w not in listing]
+        if missing:
             raise GatewayError(f"{self.ssh.where}: nft table {NFT_FAMILY} "
-                               f"{nft_table(phone_ip)} has no cut rule after cutting")
+                               f"{nft_table(phone_ip)} has no rule {', '.join(missing)!r} "
+                               "after cutting")
         log.info("uplink of %s cut", phone_ip)
 
     def restore_uplink(self, phone_ip: str) -> None:

@@ -16,6 +16,8 @@ What the model does, following the Kivu findings:
   "sync" uploads the records not yet synced to `mydjiflight.dji.com`.
 - With Local Data Mode on, the app sends nothing at all.
 - An Android phone checks connectivity every 60 s whether the app runs or not.
+- On a dual-stack LAN the no-fly-zone check and the connectivity check go over IPv6
+  (`Request.ipv6`), as a phone that prefers IPv6 sends them; the rest over IPv4.
 - Fault `control_traffic` (not the app's: the harness's agent on the phone, modelled here
   because it follows the app's view of the card) sends each new photo and video to the
   bench host as soon as the app sees it: a request to `BENCH_HOST`, purpose "control".
@@ -45,6 +47,8 @@ class Request:
     `keep`: a new connection is opened and left open under this label (an app's
     keep-alive connection). `via`: the bytes go over the connection kept under this label,
     without a new lookup or handshake (one is opened and kept when there is none).
+    `ipv6`: over IPv6 when the phone has a global IPv6 address (a dual-stack phone prefers
+    it for names that have one), else over IPv4.
     """
 
     name: str
@@ -53,6 +57,7 @@ class Request:
     purpose: str  # "nfz" | "diagnostics" | "flightlog" | "media" | "unknown" | "os" | "control"
     keep: str | None = None
     via: str | None = None
+    ipv6: bool = False  # over the phone's IPv6 address, when it has one
 
 
 @dataclass(frozen=True)
@@ -104,9 +109,16 @@ class AppBehaviour:
     def _diagnostics_on(self, settings: dict) -> bool:
         if "no_diagnostics" in self.faults:
             return False
-        if "diagnostics_ignore_setting" in self.faults:
+        if self.faults & {"diagnostics_ignore_setting", "ipv6_diagnostics"}:
             return True
         return bool(settings.get("diagnostics", True))
+
+    def _diagnostics_over_ipv6(self, inp: AppInputs) -> bool:
+        """Fault ipv6_bypass: with the uplink cut (its IPv4 lookups unanswered), diagnostics
+        go over IPv6. Fault ipv6_diagnostics: with the setting off, over IPv6 only."""
+        if "ipv6_bypass" in self.faults and inp.cut:
+            return True
+        return "ipv6_diagnostics" in self.faults and not inp.settings.get("diagnostics", True)
 
     def _diagnostics_size(self) -> int:
         """Fault diagnostics_inflated: each report is 16 times its usual 12 kB."""
@@ -140,14 +152,15 @@ class AppBehaviour:
         self._online = online
 
         if self._nfz_due is not None and now >= self._nfz_due:
-            out.append(Request(NFZ, 1_500, 30_000, "nfz", keep=self._nfz_keep()))
+            out.append(Request(NFZ, 1_500, 30_000, "nfz", keep=self._nfz_keep(), ipv6=True))
             self._nfz_due = now + self.s(8.0) if inp.cut else None  # retried until through
         if self._diag_due is not None and now >= self._diag_due:
             self._diag_due = None
             if inp.cut and "deferred_diagnostics_flush" in self.faults:
                 self._deferred += 1  # held back, sent when the uplink returns
             else:
-                out.append(Request(DIAGNOSTICS, self._diagnostics_size(), 600, "diagnostics"))
+                out.append(Request(DIAGNOSTICS, self._diagnostics_size(), 600, "diagnostics",
+                                   ipv6=self._diagnostics_over_ipv6(inp)))
         if self._deferred and online and not inp.cut:
             out += [Request(DIAGNOSTICS, self._diagnostics_size(), 600,
                             "diagnostics")] * self._deferred
@@ -173,7 +186,7 @@ class AppBehaviour:
             if self._os_due is None:
                 self._os_due = now + self.s(60.0)
             elif now >= self._os_due:
-                out.append(Request(CONNECTIVITY, 300, 200, "os"))
+                out.append(Request(CONNECTIVITY, 300, 200, "os", ipv6=True))
                 self._os_due = now + self.s(60.0)
         return out
 

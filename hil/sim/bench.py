@@ -54,7 +54,7 @@ from hil.sim.kmtronic import KmtronicSimulator
 from hil.sim.lcus import LcusSimulator
 from hil.sim.numato import NumatoSimulator
 from hil.sim.onboard import Onboard
-from hil.sim.phone import CLOUD_RTT, Air, Camera, NetHost, SimPhone
+from hil.sim.phone import CLOUD_RTT, Air, Camera, NetHost, SimPhone, phone_ip6, phone_mac
 from hil.sim.power import SimPowerInput
 from hil.sim.sshd import SimSshServer
 
@@ -182,7 +182,8 @@ class SimBench:
 
         # gateway
         self.gateway = SimGateway(self.dir / "gateway-fs", t.gateway.lan_interface,
-                                  cut_effective="cut_ineffective" not in self.faults)
+                                  cut_effective="cut_ineffective" not in self.faults,
+                                  ipv6_bypass="ipv6_bypass" in self.faults)
         self.gateway.deaf = "deaf_sniffer" in self.faults
         gw_key = paramiko.ECDSAKey.generate()
         srv = SimSshServer("gateway", gw_key, SSH_USER, client_key, self.gateway.handle).start()
@@ -202,10 +203,14 @@ class SimBench:
             behaviour = AppBehaviour(self.scale, p.platform, frozenset(self.faults))
             camera = (Camera(self.onboard[paired[0].name], paired[0].firmware, self.scale)
                       if paired else None)
+            # on a dual-stack LAN the phone has a global address in the LAN's IPv6 prefix
+            prefix6 = next((n for n in t.gateway.lan_prefixes if n.version == 6), None)
+            mac = p.mac or phone_mac(p.ip)
             phone = SimPhone(pname, p.ip, p.platform, behaviour, self.gateway, self.air, linked,
                              onboard=self._onboard_fn(paired[0].name) if paired else
                              (lambda: ((), None)), camera=camera,
-                             bench_host=next(iter(t.host_addresses), None))
+                             bench_host=next(iter(t.host_addresses), None), mac=mac,
+                             ip6=phone_ip6(prefix6, mac) if prefix6 else None)
             self.phones[pname] = phone
             if p.backend == ADB:
                 self._android(pname, p, phone, paired, raw["phone"][pname])

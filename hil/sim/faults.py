@@ -32,6 +32,15 @@ FAULTS: dict[str, tuple[str, str]] = {
     "aircraft_direct_uplink": ("K8", "the aircraft, on the gateway's Wi-Fi, uploads its "
                                      "flight log by itself"),
     "unknown_endpoint": ("G1", "the app sends 40 kB to an endpoint no catalog lists"),
+    "ipv6_bypass": ("K6", "while the uplink is cut the app sends its diagnostics over IPv6, "
+                          "which another router on the LAN forwards: the gateway's table "
+                          "never sees it (on the netns bench: the app part only, and the "
+                          "real nft table must stop it)"),
+    "ipv6_diagnostics": ("K5", "with the diagnostics setting off, the app sends diagnostics "
+                               "over IPv6 only"),
+    "private_dns": ("-", "the phones resolve names over DNS over TLS (Android's Private DNS): "
+                         "no lookup is readable; no claim may fail, and the verdicts relying "
+                         "on lookups say they were not visible"),
     "deaf_sniffer": ("*", "the gateway's capture loses every packet of the bench's devices"),
     "control_traffic": ("-", "the phone's agent sends the bench host (through the gateway) "
                              "a copy of every new photo and video: control traffic"),

@@ -2,7 +2,8 @@
 
 It answers the command lines a real gateway gets over SSH (`date`, `printenv`, `mkdir -p`,
 `tee`, `nohup tcpdump ... & echo $!`, `kill`, `cat` (also `/proc/PID/cmdline`), `tail -c`,
-`sha256sum`, `nft`, `rm -f`; and for `hil doctor`: `df -Pk`, `stat -c %s`, `rmdir`,
+`sha256sum`, `nft`, `ip neigh show dev IF`, `rm -f`; and for `hil doctor`: `df -Pk`,
+`stat -c %s`, `rmdir`,
 `timeout N tcpdump ...` (a capture of N real seconds in the foreground, as coreutils'
 `timeout` runs it: exit status 124, tcpdump's own report on stderr), `nft add table` of a
 table of any name), serves its files over SFTP (`SimGatewaySftp`, for an SSH
@@ -24,6 +25,7 @@ import os
 import posixpath
 import re
 import shlex
+import socket
 import threading
 import time
 from dataclasses import dataclass
@@ -57,11 +59,21 @@ class _Capture:
 class SimGateway:
     """State and command interpreter of one simulated gateway; thread-safe."""
 
-    def __init__(self, root: Path, lan_interface: str, cut_effective: bool = True):
+    def __init__(self, root: Path, lan_interface: str, cut_effective: bool = True,
+                 ipv6_bypass: bool = False):
         self.root = root  # the gateway's filesystem: remote paths are mapped below it
         self.lan_interface = lan_interface
         self.lock = threading.RLock()
-        self.tables: dict[str, bool] = {}  # phone ip -> its table (inet hil_<ip>) cuts it
+        # phone ip -> the families its table (inet hil_<ip>) cuts: {4}, {4, 6}, or empty
+        self.tables: dict[str, set[int]] = {}
+        self.table_text: dict[str, str] = {}  # phone ip -> its table's rules, as written
+        self.neigh: dict[str, str] = {}  # address -> MAC, learned from the LAN's frames
+        self._neigh_raw: set[bytes] = set()
+        self._macs: dict[bytes, str] = {}
+        # fault knob (ipv6_bypass): the phones' IPv6 is routed by another router on the LAN,
+        # so no table of this gateway ever sees it: an IPv6 cut drops nothing
+        self.ipv6_bypass = ipv6_bypass
+        self.mac = "02:00:00:00:00:01"  # its LAN side (hil.sim.phone.GATEWAY_MAC)
         self.other_tables: set[str] = set()  # empty tables of other names (`nft add table`)
         self.captures: dict[int, _Capture] = {}
         self.cut_effective = cut_effective  # fault knob (cut_ineffective): cuts drop nothing
@@ -69,9 +81,13 @@ class SimGateway:
         self._next_pid = 4100
 
     # -- what the rest of the sim asks ------------------------------------------------
-    def is_cut(self, ip: str) -> bool:
+    def is_cut(self, ip: str, family: int = 4) -> bool:
+        """Whether the table of the phone at IPv4 address `ip` drops its traffic of
+        `family` (4 or 6) now."""
         with self.lock:
-            return self.cut_effective and self.tables.get(ip, False)
+            if family == 6 and self.ipv6_bypass:
+                return False
+            return self.cut_effective and family in self.tables.get(ip, set())
 
     def ssh_subsystems(self) -> dict:
         """SSH subsystems this host serves, for `paramiko.Transport.set_subsystem_handler`."""
@@ -79,13 +95,39 @@ class SimGateway:
 
     def deliver(self, ts: float, frame: bytes, src: str, dst: str) -> None:
         with self.lock:
+            self._learn(frame)
             if self.deaf:
                 return
+            macs = (self._mac(frame[0:6]), self._mac(frame[6:12]))
             for cap in self.captures.values():
-                if cap.host is None or cap.host in (src, dst):
+                if cap.host is None or cap.host in (src, dst) or cap.host in macs:
                     cap.writer.write(ts, frame)
                     cap.writer.flush()
                     cap.packets += 1
+
+    def _learn(self, frame: bytes) -> None:
+        """The frame's sender, as the kernel's neighbour table learns it (in short: every
+        station's source address and MAC; the gateway's own frames teach nothing)."""
+        mac = self._mac(frame[6:12])
+        if frame[6] & 1 or mac == self.mac:
+            return
+        kind = frame[12:14]
+        if kind == b"\x08\x00" and len(frame) >= 34:
+            src = frame[26:30]
+        elif kind == b"\x86\xdd" and len(frame) >= 54:
+            src = frame[22:38]
+        else:
+            return
+        if src not in self._neigh_raw:  # the phones send thousands of frames a second
+            self._neigh_raw.add(src)
+            family = socket.AF_INET if len(src) == 4 else socket.AF_INET6
+            self.neigh[socket.inet_ntop(family, src)] = mac
+
+    def _mac(self, raw: bytes) -> str:
+        text = self._macs.get(raw)
+        if text is None:
+            text = self._macs[raw] = ":".join(f"{b:02x}" for b in raw)
+        return text
 
     def stop(self) -> None:
         with self.lock:
@@ -291,10 +333,11 @@ class SimGateway:
             else:
                 return _err(1, f"tcpdump: unsupported option {args[i]}")
         expr = " ".join(args[i:])
-        m = re.fullmatch(r"(?:host (\S+) and )?not (?:tcp )?port \d+|host (\S+)", expr)
+        m = re.fullmatch(r"(?:(?:ether )?host (\S+) and )?not (?:tcp )?port \d+"
+                         r"|(?:ether )?host (\S+)", expr)
         if iface is None or path is None or (expr and not m):
-            return _err(1, f"tcpdump: sim supports -i IF -w FILE [host IP and] not tcp port N,"
-                           f" got {args}")
+            return _err(1, f"tcpdump: sim supports -i IF -w FILE [[ether] host IP|MAC and] not "
+                           f"tcp port N, got {args}")
         pid = self._next_pid
         self._next_pid += 1
         if iface != self.lan_interface:
@@ -342,9 +385,19 @@ class SimGateway:
             if ip is None:
                 return _err(1, f"sim gateway: {defs[0][0]} is not a harness table name")
             body = defs[0][1]
-            if f"ip saddr {ip} udp dport 443 drop" not in body:
+            mac = re.search(r"ether saddr ([0-9a-f:]{17}) udp dport 443 drop", body)
+            if f"ip saddr {ip} udp dport 443 drop" not in body and not mac:
                 return _err(1, "sim gateway: a harness table must drop the phone's UDP 443")
-            self.tables[ip] = f"ip saddr {ip} drop" in body and f"ip daddr {ip} drop" in body
+            cut = set()
+            if f"ip saddr {ip} drop" in body and f"ip daddr {ip} drop" in body:
+                cut.add(4)
+            if mac:
+                for family in (4, 6):
+                    if f"ether saddr {mac.group(1)} meta nfproto ipv{family} drop" in body:
+                        cut.add(family)
+            self.tables[ip] = cut
+            self.table_text[ip] = "".join(f"\t\t{line.strip()}\n" for line in body.splitlines()
+                                          if "drop" in line)
             return OK
         if args == ["list", "tables"]:
             names = sorted([*map(_table_name, self.tables), *self.other_tables])
@@ -367,19 +420,24 @@ class SimGateway:
                 return _err(1, f"Error: No such file or directory\n{' '.join(args)}")
             if args[0] == "delete":
                 del self.tables[ip]
+                self.table_text.pop(ip, None)
                 return OK
             return 0, self._listing(ip).encode(), b""
         return _err(1, f"sim gateway: unsupported nft command {args}")
 
     def _listing(self, ip: str) -> str:
-        rules = [f'ip saddr {ip} udp dport 443 drop comment "hil: no QUIC, apps fall back to '
-                 'TLS over TCP"']
-        if self.tables[ip]:
-            rules += [f'ip saddr {ip} drop comment "hil: uplink cut"',
-                      f'ip daddr {ip} drop comment "hil: uplink cut"']
         return (f"table inet {_table_name(ip)} {{\n\tchain forward {{\n\t\ttype filter hook "
                 "forward priority filter - 10; policy accept;\n"
-                + "".join(f"\t\t{r}\n" for r in rules) + "\t}\n}\n")
+                + self.table_text.get(ip, "") + "\t}\n}\n")
+
+    # -- neighbours -------------------------------------------------------------------
+    def _cmd_ip(self, args, stdin):
+        """`ip neigh show dev IF`: the addresses seen on the LAN with their MAC."""
+        if args[:2] != ["neigh", "show"] or args[2:] != ["dev", self.lan_interface]:
+            return _err(1, f"sim gateway: ip supports only 'neigh show dev "
+                           f"{self.lan_interface}', got {args}")
+        return 0, "".join(f"{a} lladdr {m} REACHABLE\n"
+                          for a, m in sorted(self.neigh.items())).encode(), b""
 
 
 def _table_name(ip: str) -> str:

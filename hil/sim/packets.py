@@ -47,6 +47,7 @@ __all__ = [
 
 FIN, SYN, RST, PSH, ACK = 0x01, 0x02, 0x04, 0x08, 0x10
 ETHERTYPE_IPV4 = 0x0800
+ETHERTYPE_IPV6 = 0x86DD
 IPPROTO_TCP, IPPROTO_UDP = 6, 17
 
 #: Largest plaintext fragment of one TLS record.
@@ -112,8 +113,29 @@ def ipv4(
     return header[:10] + struct.pack("!H", checksum) + header[12:] + payload
 
 
+def ipv6(src: str, dst: str, proto: int, payload: bytes, *, hop_limit: int = 64) -> bytes:
+    """An IPv6 packet: the 40-byte header (no extension headers) and the payload."""
+    if len(payload) > 0xFFFF:
+        raise ValueError(f"IPv6 payload of {len(payload)} bytes exceeds 65535")
+    return (struct.pack("!IHBB", 6 << 28, len(payload), proto, hop_limit)
+            + socket.inet_pton(socket.AF_INET6, src) + socket.inet_pton(socket.AF_INET6, dst)
+            + payload)
+
+
 def _pseudo_header(src: str, dst: str, proto: int, length: int) -> bytes:
+    if ":" in src:  # RFC 8200 section 8.1
+        return (socket.inet_pton(socket.AF_INET6, src) + socket.inet_pton(socket.AF_INET6, dst)
+                + struct.pack("!I3xB", length, proto))
     return socket.inet_aton(src) + socket.inet_aton(dst) + struct.pack("!BBH", 0, proto, length)
+
+
+def _ip_frame(dst_mac: str, src_mac: str, src: str, dst: str, proto: int, payload: bytes,
+              ident: int) -> bytes:
+    """An Ethernet frame carrying `payload` over IPv4 or IPv6, by the addresses' form."""
+    if ":" in src:
+        return ethernet(dst_mac, src_mac, ETHERTYPE_IPV6, ipv6(src, dst, proto, payload))
+    return ethernet(dst_mac, src_mac, ETHERTYPE_IPV4, ipv4(src, dst, proto, payload,
+                                                            ident=ident))
 
 
 def mss_option(mss: int) -> bytes:
@@ -134,7 +156,8 @@ def tcp_segment(
     window: int = 65535,
     options: bytes = b"",
 ) -> bytes:
-    """A TCP segment (header + payload) with a correct checksum for IPv4 ``src``/``dst``."""
+    """A TCP segment (header + payload) with a correct checksum for ``src``/``dst``
+    (IPv4 or IPv6)."""
     options += b"\x00" * (-len(options) % 4)  # pad with end-of-options
     doff = (20 + len(options)) // 4
     header = struct.pack(
@@ -155,7 +178,8 @@ def tcp_segment(
 
 
 def udp_datagram(src: str, dst: str, sport: int, dport: int, payload: bytes) -> bytes:
-    """A UDP datagram (header + payload) with a correct checksum for IPv4 ``src``/``dst``."""
+    """A UDP datagram (header + payload) with a correct checksum for ``src``/``dst``
+    (IPv4 or IPv6)."""
     length = 8 + len(payload)
     datagram = struct.pack("!HHHH", sport, dport, length, 0) + payload
     checksum = internet_checksum(_pseudo_header(src, dst, IPPROTO_UDP, length) + datagram)
@@ -180,13 +204,11 @@ def tcp_frame(
     window: int = 65535,
     options: bytes = b"",
 ) -> bytes:
-    """An Ethernet frame carrying one IPv4 TCP segment."""
+    """An Ethernet frame carrying one TCP segment, over IPv4 or IPv6 (by the addresses)."""
     segment = tcp_segment(
         src, dst, sport, dport, seq, ack, flags, payload, window=window, options=options
     )
-    return ethernet(
-        dst_mac, src_mac, ETHERTYPE_IPV4, ipv4(src, dst, IPPROTO_TCP, segment, ident=ident)
-    )
+    return _ip_frame(dst_mac, src_mac, src, dst, IPPROTO_TCP, segment, ident)
 
 
 def udp_frame(
@@ -200,11 +222,9 @@ def udp_frame(
     *,
     ident: int = 0,
 ) -> bytes:
-    """An Ethernet frame carrying one IPv4 UDP datagram."""
+    """An Ethernet frame carrying one UDP datagram, over IPv4 or IPv6 (by the addresses)."""
     datagram = udp_datagram(src, dst, sport, dport, payload)
-    return ethernet(
-        dst_mac, src_mac, ETHERTYPE_IPV4, ipv4(src, dst, IPPROTO_UDP, datagram, ident=ident)
-    )
+    return _ip_frame(dst_mac, src_mac, src, dst, IPPROTO_UDP, datagram, ident)
 
 
 # --- DNS --------------------------------------------------------------------------------

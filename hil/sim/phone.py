@@ -9,6 +9,11 @@ answered) a TLS session with SNI carrying the request's volumes; a request of pu
 "control" (fault control_traffic) is a plain TCP session to the bench host's address
 instead, no lookup, through the gateway. Frames are handed to an `Air` that delivers each
 to the gateway at its own timestamp.
+
+On a dual-stack LAN (the bench's lan_subnet has an IPv6 prefix) the phone also has a
+global IPv6 address in that prefix, and the requests the model marks `ipv6` go over it.
+With fault private_dns it resolves over DNS over TLS: a TLS flow to the resolver's port
+853 instead of a readable lookup.
 """
 
 from __future__ import annotations
@@ -30,6 +35,11 @@ from hil.sim.onboard import Onboard
 
 RESOLVER_IP = "203.0.113.53"  # TEST-NET-3: only ever bytes in a simulated capture
 CLOUD_NET = ipaddress.IPv4Network("198.51.100.0/24")  # TEST-NET-2, stand-in servers
+# IPv6 (documentation prefix 2001:db8::/32): the resolver, and the cloud's stand-ins, on
+# prefixes of their own (a bench's LAN prefix must be another one)
+RESOLVER_IP6 = "2001:db8:53::53"
+CLOUD_NET6 = ipaddress.IPv6Network("2001:db8:5100::/64")
+DOT_PORT = 853  # DNS over TLS (fault private_dns)
 GATEWAY_MAC = "02:00:00:00:00:01"
 AGENT_PORT = 22  # the bench host's sshd: the phone's agent reports back over SSH
 CLOUD_RTT = 0.010  # seconds, real: a lab's uplink to the cloud
@@ -41,8 +51,22 @@ def server_ip(name: str) -> str:
     return str(CLOUD_NET[2 + h % 250])
 
 
+def server_ip6(name: str) -> str:
+    """A stable stand-in IPv6 address for a cloud name."""
+    h = int.from_bytes(hashlib.sha256(name.encode()).digest()[:2], "big")
+    return str(CLOUD_NET6[2 + h % 250])
+
+
 def phone_mac(ip: str) -> str:
     return "02:00:" + ":".join(f"{b:02x}" for b in ipaddress.IPv4Address(ip).packed)
+
+
+def phone_ip6(prefix, mac: str) -> str:
+    """The global address a phone forms in the LAN's IPv6 `prefix` (a /64): a stable
+    interface id from its MAC, as a privacy address would be (not EUI-64)."""
+    net = ipaddress.IPv6Network(prefix)
+    iid = int.from_bytes(hashlib.sha256(f"hil-sim {mac}".encode()).digest()[:8], "big")
+    return str(net[iid % (1 << (128 - net.prefixlen))])
 
 
 class Air:
@@ -72,8 +96,11 @@ class Air:
 class NetHost:
     """A device on the gateway's Wi-Fi that makes requests: resolve a name, then TLS."""
 
-    def __init__(self, ip: str, air: Air, gateway: SimGateway, rtt: float = 0.002):
-        self.ip, self.mac, self.air, self.gateway = ip, phone_mac(ip), air, gateway
+    def __init__(self, ip: str, air: Air, gateway: SimGateway, rtt: float = 0.002,
+                 mac: str | None = None, ip6: str | None = None, dot: bool = False):
+        self.ip, self.mac, self.air, self.gateway = ip, mac or phone_mac(ip), air, gateway
+        self.ip6 = ip6  # its global IPv6 address on a dual-stack LAN (None: IPv4 only)
+        self.dot = dot  # it resolves over DNS over TLS (Private DNS), not plain DNS
         self.rtt = rtt  # round trip to the cloud, already scaled
         self._ports = itertools.cycle(range(40000, 60000))
         self._txids = itertools.cycle(range(1, 65536))
@@ -81,38 +108,50 @@ class NetHost:
         self._kept: dict[str, traffic.KeptConnection] = {}
 
     def request(self, t: float, name: str, up: int, down: int, keep: str | None = None,
-                via: str | None = None) -> None:  # fmt: skip
+                via: str | None = None, ipv6: bool = False) -> None:  # fmt: skip
         """One request at `t`; with the uplink cut only the unanswered lookup goes out.
 
         `keep`, `via` (see hil.sim.app.Request): open a connection and keep it open under
-        a label; send over the connection kept under a label.
+        a label; send over the connection kept under a label. `ipv6`: over the phone's
+        IPv6 address when it has one (an AAAA lookup over IPv6, then TLS to the name's
+        IPv6 stand-in), as a dual-stack phone prefers; whether it is cut is the gateway's
+        word for that family.
         """
-        reached = not self.gateway.is_cut(self.ip)
+        v6 = bool(ipv6 and self.ip6)
+        me = self.ip6 if v6 else self.ip
+        reached = not self.gateway.is_cut(self.ip, 6 if v6 else 4)
         kept = self._kept.get(via) if via else None
         if kept is not None:
             if reached:  # (over a cut uplink the model sends nothing on it: not modelled)
-                self.air.send(kept.send(t, up, down), self.ip, server_ip(name))
+                dst = server_ip6(name) if kept.v6 else server_ip(name)
+                self.air.send(kept.send(t, up, down), me, dst)
             self.sent.append((t, name, reached))
             return
         keep = keep or via
-        ip = server_ip(name)
-        frames = traffic.dns_lookup(t, self.ip, self.mac, RESOLVER_IP, GATEWAY_MAC, name, ip,
-                                    answered=reached, sport=next(self._ports),
-                                    txid=next(self._txids), rtt=self.rtt)
-        self.air.send(frames, self.ip, RESOLVER_IP)
+        ip = server_ip6(name) if v6 else server_ip(name)
+        resolver = RESOLVER_IP6 if v6 else RESOLVER_IP
+        if self.dot:  # the lookup goes inside TLS: the capture shows a flow to port 853
+            frames = traffic.tls_session(t, me, self.mac, next(self._ports), resolver,
+                                         GATEWAY_MAC, None, 120, 160, reachable=reached,
+                                         rtt=self.rtt, port=DOT_PORT)
+        else:
+            frames = traffic.dns_lookup(t, me, self.mac, resolver, GATEWAY_MAC, name, ip,
+                                        answered=reached, sport=next(self._ports),
+                                        txid=next(self._txids), rtt=self.rtt)
+        self.air.send(frames, me, resolver)
         self.sent.append((t, name, reached))
         if not reached:
             return
         start = frames[-1][0] + 0.0005
         if keep:
             frames, self._kept[keep] = traffic.tls_open(
-                start, self.ip, self.mac, next(self._ports), ip, GATEWAY_MAC, name, up, down,
+                start, me, self.mac, next(self._ports), ip, GATEWAY_MAC, name, up, down,
                 rtt=self.rtt)
         else:
-            frames = traffic.tls_session(start, self.ip, self.mac, next(self._ports), ip,
+            frames = traffic.tls_session(start, me, self.mac, next(self._ports), ip,
                                          GATEWAY_MAC, name, up, down, reachable=True,
                                          rtt=self.rtt)
-        self.air.send(frames, self.ip, ip)
+        self.air.send(frames, me, ip)
 
 
     def exchange(self, t: float, address: str, port: int, up: int, down: int) -> None:
@@ -152,10 +191,12 @@ class SimPhone:
     def __init__(self, name: str, ip: str, platform: str, behaviour: AppBehaviour,
                  gateway: SimGateway, air: Air, linked: Callable[[], bool],
                  onboard: Callable[[], tuple] = lambda: ((), None),
-                 camera: Camera | None = None, bench_host: str | None = None):
+                 camera: Camera | None = None, bench_host: str | None = None,
+                 mac: str | None = None, ip6: str | None = None):
         self.name, self.ip, self.platform = name, ip, platform
         self.bench_host = bench_host  # where control traffic goes (fault control_traffic)
-        self.net = NetHost(ip, air, gateway, rtt=CLOUD_RTT * behaviour.time_scale)
+        self.net = NetHost(ip, air, gateway, rtt=CLOUD_RTT * behaviour.time_scale, mac=mac,
+                           ip6=ip6, dot="private_dns" in behaviour.faults)
         self.behaviour, self.gateway, self.air, self.linked = behaviour, gateway, air, linked
         self.onboard = onboard  # () -> (media items, newest log size) of its aircraft
         self.camera = camera  # its aircraft's camera and firmware, as the app shows them
@@ -259,4 +300,5 @@ class SimPhone:
             if req.purpose == "control":
                 self.net.exchange(now, self.bench_host, AGENT_PORT, req.up, req.down)
             else:
-                self.net.request(now, req.name, req.up, req.down, req.keep, req.via)
+                self.net.request(now, req.name, req.up, req.down, req.keep, req.via,
+                                 req.ipv6)

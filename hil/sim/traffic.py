@@ -70,6 +70,8 @@ def dns_lookup(
     """
     if rtt <= 0:
         raise ValueError(f"rtt must be positive, got {rtt}")
+    first = answer_ip if isinstance(answer_ip, str) or answer_ip is None else answer_ip[0]
+    qtype = 28 if first and ":" in first else 1  # AAAA for an IPv6 answer, else A
     query = udp_frame(
         client_mac,
         gw_mac,
@@ -77,7 +79,7 @@ def dns_lookup(
         resolver_ip,
         sport,
         _DNS_PORT,
-        dns_query(txid, qname),
+        dns_query(txid, qname, qtype),
         ident=txid,
     )
     frames: Frames = [(t, query)]
@@ -248,6 +250,7 @@ class KeptConnection:
 
     def __init__(self, conv: _Conversation, sport: int) -> None:
         self._conv, self._seed = conv, sport
+        self.v6 = ":" in conv.ends["c"][0]  # over IPv6
 
     def send(self, t: float, up_bytes: int, down_bytes: int) -> Frames:
         """The frames of one more request on the connection, from ``t`` (or just after

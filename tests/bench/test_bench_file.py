@@ -79,6 +79,16 @@ def test_example_real_bench_loads():
     (lambda r: r["bench"].update(host_addresses=["10.20.0.31"]),
      "bench.host_addresses[0]", "10.20.0.31 is phone.pixel-spark.ip"),
     (lambda r: r.pop("sim"), "relay.url", '"sim" is only allowed in a simulated bench'),
+    (lambda r: r["phone"]["pixel-spark"].update(mac="02:1a:2b:3c:4d"),
+     "phone.pixel-spark.mac", "is not a MAC address (six hex octets"),
+    (lambda r: r["phone"]["pixel-spark"].update(mac="03:1a:2b:3c:4d:5e"),
+     "phone.pixel-spark.mac", "is a multicast address"),
+    (lambda r: r["phone"]["pixel-mavic"].update(mac="02:00:0A:14:00:1F"),
+     "phone.pixel-mavic.mac", "02:00:0a:14:00:1f is phone.pixel-spark.mac too"),
+    (lambda r: r["gateway"].update(lan_subnet=["10.20.0.0/24", "fd20::/64x"]),
+     "gateway.lan_subnet[1]", "'fd20::/64x' is not an IPv4 or IPv6 network"),
+    (lambda r: r["gateway"].update(lan_subnet=["fd20::/64"]),
+     "gateway.lan_subnet", "needs exactly one IPv4 network"),
 ])
 def test_bad_bench_names_file_key_and_fix(tmp_path, mutate, key, words):
     raw = sim_raw()
@@ -89,6 +99,21 @@ def test_bad_bench_names_file_key_and_fix(tmp_path, mutate, key, words):
     msg = str(e.value)
     assert msg.startswith(f"bench file {path}: {key}: "), msg
     assert words in msg
+
+
+def test_dual_stack_lan_and_mac(tmp_path):
+    b = bench.load(write(tmp_path, sim_raw()))
+    assert [str(n) for n in b.gateway.lan_prefixes] == ["10.20.0.0/24", "2001:db8:20::/64"]
+    assert str(b.gateway.lan_subnet) == "10.20.0.0/24"
+    assert b.phones["pixel-spark"].mac == "02:00:0a:14:00:1f"
+    raw = sim_raw()
+    raw["gateway"]["lan_subnet"] = "10.20.0.0/24"
+    raw["phone"]["pixel-spark"]["mac"] = "02-1A-2B-3C-4D-5E"
+    del raw["phone"]["pixel-mavic"]["mac"]
+    b = bench.load(write(tmp_path, raw))
+    assert [str(n) for n in b.gateway.lan_prefixes] == ["10.20.0.0/24"]
+    assert b.phones["pixel-spark"].mac == "02:1a:2b:3c:4d:5e"
+    assert b.phones["pixel-mavic"].mac is None
 
 
 def test_not_toml_and_missing_file(tmp_path):

@@ -56,13 +56,13 @@ def test_a_key_the_backend_does_not_take_names_the_backend_and_its_keys(tmp_path
     assert error_of(path) == (
         f"bench file {path}: phone.iphone8.serial: the agent backend takes no key 'serial'; "
         "its keys: host, port, user, key, known_hosts (and every phone's: backend, ip, "
-        "platform, by_hand)")
+        "mac, platform, by_hand)")
     path = load_with(tmp_path, lambda r: r["phone"]["pixel4"].update(host="10.20.0.34"),
                      "example-lab.toml")
     assert error_of(path) == (
         f"bench file {path}: phone.pixel4.host: the adb backend takes no key 'host'; "
         "its keys: serial, adb_port, recipes, locale, step_timeout (and every phone's: "
-        "backend, ip, platform, by_hand)")
+        "backend, ip, mac, platform, by_hand)")
 
 
 def test_a_backend_key_is_validated_by_its_backend(tmp_path):

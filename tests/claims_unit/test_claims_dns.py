@@ -123,15 +123,36 @@ def test_k7_fails_on_a_lookup_of_an_app_name_not_on_os_noise():
     assert v.status == "pass", v.reasons
 
 
-def test_k7_k8_count_encrypted_lookups_as_before():
-    """DNS over TLS hides the names it asks for: its flow still counts as traffic."""
+def test_k7_k8_say_encrypted_lookups_were_not_visible():
+    """DNS over TLS hides the names it asks for: its flow shows only that some name was
+    resolved (by the app or the OS), so it is no leak; the verdict says the lookups were
+    not visible and the pass rests on the flows alone."""
     s = Session()
     s.tls(DOT, "dns.example.net", 300, 400, port=853)
     on = s.phase("ldm-on")
-    v = claims.k7_local_data_mode(on, ldm_off(), CTX, CATALOG.category)
-    assert v.status == "fail" and f"{DOT}:853 dns.example.net [dns]" in v.reasons[0]
-    v = claims.k8_nothing_without_app(on, ldm_off(), CTX, CATALOG.category)
-    assert v.status == "fail"
+    for judge in (claims.k7_local_data_mode, claims.k8_nothing_without_app):
+        v = judge(on, ldm_off(), CTX, CATALOG.category)
+        assert v.status == "pass", v.reasons
+        note = next(r for r in v.reasons if r.startswith("lookups were not visible"))
+        assert f"{DOT}:853 dns.example.net [dns]" in note and "flows alone" in note
+    s.tls(OTHER_IP, "telemetry.sdk-unlisted.example", 900, 100)  # the app's own flow counts
+    v = claims.k7_local_data_mode(s.phase("ldm-on"), ldm_off(), CTX, CATALOG.category)
+    assert v.status == "fail" and any("lookups were not visible" in r for r in v.reasons)
+
+
+def test_doh_and_dot_flows_are_dns_and_only_lookup_claims_mention_them():
+    s = Session()
+    s.tls(OTHER_IP, "dns.google", 400, 600)  # DNS over HTTPS: a catalogued resolver name
+    s.tls(DOT, None, 300, 400, port=853)  # Android Private DNS to the network's resolver
+    s.nfz_check()
+    p = s.phase("power-on")
+    doh = [f for f in p.flows if f.server_name == "dns.google"]
+    dot = [f for f in resolution(p) if f.dport == 853]
+    assert {(f.dport, f.category) for f in doh + dot} == {(443, "dns"), (853, "dns")}
+    v = claims.k5_diagnostics_setting_off(p, CTX, CATALOG.category)
+    assert v.status == "pass" and "flows alone" in v.reasons[-1], v.reasons
+    v = claims.k4_diagnostics_at_power_on(p, CTX)
+    assert not any("lookups were not visible" in r for r in v.reasons)
 
 
 def test_k6_an_answered_lookup_while_cut_is_a_leak():

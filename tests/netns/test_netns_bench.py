@@ -32,6 +32,7 @@ from fixtures.tools import cannot_run
 from hil import bench as benchmod
 from hil.capture.analyze import analyze
 from hil.capture.catalog import Catalog
+from hil.capture.hosts import stations
 from hil.netns.bench import NetnsBench, NetnsWorld
 from hil.remote.gateway import Gateway, nft_table
 from hil.sim.app import DIAGNOSTICS, NFZ
@@ -39,11 +40,14 @@ from hil.sim.app import DIAGNOSTICS, NFZ
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def categories(pcap: Path, phone_ip: str | None = None) -> dict[str, int]:
-    """Bytes up per category of the TCP flows in a capture (of one phone)."""
+def categories(pcap: Path, phone_ip: str | None = None,
+               phone_mac: str | None = None) -> dict[str, int]:
+    """Bytes up per category of the TCP flows in a capture (of one phone: its IPv4
+    address, and every address its MAC used when given)."""
     out: dict[str, int] = {}
+    mine = {phone_ip} | stations(pcap).addresses_of(phone_mac)
     for f in analyze(pcap, Catalog.load()).flows:
-        if f.proto == "tcp" and (phone_ip is None or f.src == phone_ip):
+        if f.proto == "tcp" and (phone_ip is None or f.src in mine):
             out[f.category] = out.get(f.category, 0) + f.bytes_up
     return out
 
@@ -217,7 +221,7 @@ def test_claims_k4_to_k6_pass_on_the_netns_bench(tmp_path):
     summary = json.loads(next(tmp_path.glob("*/summary.json")).read_text())
     pcaps = {r["claim"]: Path(r["pcap"]) for r in summary["results"]}
     assert set(pcaps) >= {"K4", "K5", "K6"}
-    k4 = categories(pcaps["K4"], SPARK_PHONE.ip)
+    k4 = categories(pcaps["K4"], SPARK_PHONE.ip, "02:00:0a:14:00:1f")  # benches/netns.toml
     assert k4.get("diagnostics", 0) >= 12_000 and k4.get("nfz", 0) >= 1_500, k4
 
 

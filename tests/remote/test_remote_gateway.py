@@ -347,10 +347,10 @@ def test_a_capture_that_differs_from_the_gateways_checksum_is_refused(gw, tmp_pa
 def test_each_phone_has_its_own_table_while_the_harness_works_with_it(gw, tmp_path):
     sim, gateway, _ = gw
     cap = gateway.start_capture(PHONE, "quic")
-    assert sim.tables == {PHONE: False}  # UDP 443 dropped, uplink not cut
+    assert sim.tables == {PHONE: set()}  # UDP 443 dropped, uplink not cut
     gateway.cut_uplink(PHONE)
     gateway.restore_uplink(PHONE)  # mid-capture: the table stays for QUIC
-    assert sim.tables == {PHONE: False}
+    assert sim.tables == {PHONE: set()}
     gateway.stop_capture(cap, tmp_path / "c.pcap")
     gateway.restore_uplink(PHONE)  # the teardown: the table goes
     assert sim.tables == {}
@@ -361,6 +361,23 @@ def test_dropped_packets_are_read_from_tcpdumps_report():
                            "received by filter\n13 packets dropped by kernel\n") == 13
     assert dropped_packets("3 packets captured\n0 packets dropped by kernel\n") == 0
     assert dropped_packets("") == 0
+
+
+def test_nft_script_by_mac_cuts_both_families_and_neighbours_parse():
+    from hil.remote.gateway import neighbours
+    mac = "02:1a:2b:3c:4d:5e"
+    cut = nft_script("10.20.0.31", cut=True, mac=mac, ipv6=("2001:db8:20::31",))
+    assert f"ether saddr {mac} udp dport 443 drop" in cut
+    assert f'ether saddr {mac} meta nfproto ipv4 drop comment "hil: uplink cut (IPv4)"' in cut
+    assert f'ether saddr {mac} meta nfproto ipv6 drop comment "hil: uplink cut (IPv6)"' in cut
+    assert "ip6 daddr { 2001:db8:20::31 } drop" in cut and "ip daddr 10.20.0.31 drop" in cut
+    assert "uplink cut" not in nft_script("10.20.0.31", cut=False, mac=mac)
+    listing = (f"2001:db8:20::31 lladdr {mac} REACHABLE\n"
+               f"fe80::1a lladdr {mac.upper()} STALE\n"
+               "2001:db8:20::99 lladdr 02:00:00:00:00:09 REACHABLE\n"
+               f"2001:db8:20::77 lladdr {mac} FAILED\n10.20.0.31 lladdr {mac} DELAY\n"
+               "2001:db8:20::88 INCOMPLETE\n")
+    assert neighbours(listing, mac) == {"2001:db8:20::31", "fe80::1a", "10.20.0.31"}
 
 
 def test_nft_script_replaces_one_phones_table_atomically():
