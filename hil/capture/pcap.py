@@ -1,12 +1,11 @@
 """Streaming reader for pcap and pcapng capture files, and writers for both formats.
 
-The reader reads the file in large blocks into one reused buffer (a file opened by path
-is mapped a window at a time instead) and hands out :class:`Batch` es: the positions of
-the packet records that lie complete in the buffer now. :func:`read_packets` turns
-batches into one :class:`Packet` ``(ts, linktype, frame)`` at a time; the analyzer reads
-the records in place, without copying them. Either way memory stays constant whatever
-the size of the capture (one buffer or window, plus one record when a single record is
-larger than it).
+The reader reads the file in large blocks into one reused buffer and hands out
+:class:`Batch` es: the positions of the packet records that lie complete in the buffer
+now. :func:`read_packets` turns batches into one :class:`Packet` ``(ts, linktype,
+frame)`` at a time; the analyzer reads the records in place, without copying them. Either
+way memory stays constant whatever the size of the capture (one buffer, plus one record
+when a single record is larger than the buffer).
 
 Read:
 - classic pcap: microsecond (``a1b2c3d4``) and nanosecond (``a1b23c4d``) magic, written
@@ -27,9 +26,7 @@ from __future__ import annotations
 import functools
 import io
 import math
-import mmap
 import os
-import stat
 import struct
 import sys
 from array import array
@@ -189,59 +186,28 @@ def iter_batches(
     else:
         path = os.fspath(source)
         with open(path, "rb", buffering=0) as stream:
-            yield from _batches(stream, path, mapped=True)
+            yield from _batches(stream, path)
 
 
 class _Reader:
     """The file read block by block into one buffer: ``buf[0:end]`` holds the file's
     bytes from offset ``base`` on."""
 
-    def __init__(self, stream: BinaryIO, name: str, mapped: bool = False) -> None:
+    def __init__(self, stream: BinaryIO, name: str, size: int = 0) -> None:
         self.stream = stream
         self.name = name
-        self.size = BUFFER_SIZE
-        self.buf: bytearray | mmap.mmap = bytearray()  # sized by the first refill
+        self.size = size = size or BUFFER_SIZE
+        self.buf = bytearray(size + _SLACK)
         self.base = 0
         self.end = 0
         self.eof = False
         self._readinto = getattr(stream, "readinto", None)
-        self._fd = -1  # the file mapped window by window, while mapping
-        self._file_size = 0
-        if mapped:
-            fd = stream.fileno()
-            info = os.fstat(fd)
-            if stat.S_ISREG(info.st_mode):
-                self._fd, self._file_size = fd, info.st_size
 
-    def refill(self, keep: int, need: int = 0) -> int:
-        """Drop ``buf[:keep]``, then read until the buffer is full or the file ends; return
-        where the kept bytes now start in ``buf``.
+    def refill(self, keep: int, need: int = 0) -> None:
+        """Drop ``buf[:keep]``, then read until the buffer is full or the file ends.
 
         ``need`` is the size of the record that must fit: the buffer grows for it.
-
-        A regular file opened by path is mapped into memory a window at a time rather than
-        copied, while a whole window and its slack lie inside the file; its last bytes are
-        read into a buffer as a stream's are. Copying from the page cache cost about 4% of
-        an analysis (1M-packet capture, best of five runs, three rounds: 0.83-0.90 s read,
-        0.82-0.86 s mapped). A window is a new object, so batches handed out keep theirs; the
-        pages are the file's, not the process's own memory. (A file cut shorter by another
-        process while mapped would end the process with SIGBUS; captures only grow.)
         """
-        if self._fd >= 0:
-            at = self.base + keep  # file offset of the first byte kept
-            start = at - at % mmap.ALLOCATIONGRANULARITY
-            length = at - start + max(self.size, need) + _SLACK
-            if start + length <= self._file_size:
-                self.buf = mmap.mmap(self._fd, length, offset=start, access=mmap.ACCESS_READ)
-                self.base, self.end = start, length - _SLACK
-                return at - start
-            # The rest of the file: read, into a buffer of its own.
-            self._fd = -1
-            self.stream.seek(at)
-            self.buf = bytearray()
-            self.base, self.end, keep = at, 0, 0
-        if not self.buf:
-            self.buf = bytearray(self.size + _SLACK)
         rest = self.end - keep
         if need > self.size:
             self.size = need
@@ -264,7 +230,6 @@ class _Reader:
                     self.eof = True
                 else:
                     self.end += n
-        return 0
 
     def error(self, what: str, pos: int, where: str = "", packet: int | None = None,
               detail: str = "") -> CaptureError:  # fmt: skip
@@ -286,8 +251,8 @@ def _after_where(count: int) -> tuple[str, None]:
     return (f"after packet {count}" if count else "before the first packet"), None
 
 
-def _batches(stream: BinaryIO, name: str, mapped: bool = False) -> Iterator[Batch]:
-    r = _Reader(stream, name, mapped)
+def _batches(stream: BinaryIO, name: str) -> Iterator[Batch]:
+    r = _Reader(stream, name)
     r.refill(0)
     if r.end == 0:
         raise r.error("empty file, no capture header", 0)
@@ -343,7 +308,8 @@ def _pcap(r: _Reader, magic: bytes) -> Iterator[Batch]:
             if r.eof:
                 raise r.error("truncated packet record header", pos, where, packet,
                               f"16 bytes needed, {remain} remain")  # fmt: skip
-            pos = r.refill(pos)
+            r.refill(pos)
+            pos = 0
             continue
         incl = incl_at(buf, pos + 8)[0]
         if incl > limit:
@@ -351,7 +317,8 @@ def _pcap(r: _Reader, magic: bytes) -> Iterator[Batch]:
         if r.eof:
             raise r.error("truncated packet record", pos, where, packet,
                           f"header says {incl} bytes, {remain - 16} remain")  # fmt: skip
-        pos = r.refill(pos, 16 + incl)
+        r.refill(pos, 16 + incl)
+        pos = 0
 
 
 def _offsets(found: list[int]) -> array:
@@ -466,14 +433,16 @@ def _pcapng(r: _Reader) -> Iterator[Batch]:
             if r.eof:
                 raise r.error("truncated block header", pos, *_after_where(count),
                               f"8 bytes needed, {remain} remain")  # fmt: skip
-            pos = r.refill(pos)
+            r.refill(pos)
+            pos = 0
             continue
         if bytes(buf[pos : pos + 4]) == _SHB:
             if remain < 12:
                 if r.eof:
                     raise r.error("truncated section header block", pos, *_after_where(count),
                                   f"{remain - 8} of 4 byte-order bytes remain")  # fmt: skip
-                pos = r.refill(pos)
+                r.refill(pos)
+                pos = 0
                 continue
             bom = bytes(buf[pos + 8 : pos + 12])
             if bom == _BOM_LE:
@@ -498,7 +467,8 @@ def _pcapng(r: _Reader) -> Iterator[Batch]:
             if r.eof:
                 raise r.error("truncated block", pos, where, packet,
                               f"header says {total} bytes, {remain} remain")  # fmt: skip
-            pos = r.refill(pos, total)
+            r.refill(pos, total)
+            pos = 0
             continue
         trailer = struct.unpack_from(endian + "I", buf, pos + total - 4)[0]
         if trailer != total:
