@@ -290,7 +290,7 @@ def _pcap(r: _Reader, magic: bytes) -> Iterator[Batch]:
         buf, end = r.buf, r.end
         found, pos = _walk_pcap(buf, pos, end, endian)
         positions = _offsets(found)
-        bad = _first_oversized(buf, positions, endian, limit)
+        bad = _first_oversized(buf, positions, pos, endian, limit)
         if bad is not None:
             good = positions[:bad]
             if good:
@@ -363,13 +363,14 @@ def _walk_pcap(buf: bytearray, pos: int, end: int, endian: str) -> tuple[list[in
                 view.release()
 
 
-def _first_oversized(buf, positions: array, endian: str, limit: int) -> int | None:
-    """Index of the first record whose captured length exceeds ``limit``, if any."""
+def _first_oversized(buf, positions: array, after: int, endian: str, limit: int) -> int | None:
+    """Index of the first record whose captured length exceeds ``limit``, if any; the
+    records at ``positions`` follow each other and end at ``after``."""
     if not positions:
         return None
     vector = _vector()
     if vector is not None and len(positions) > 64:
-        return vector.first_oversized(buf, positions, endian, limit)
+        return vector.first_oversized(positions, after, limit)
     incl_at = struct.Struct(endian + "I").unpack_from
     for i, pos in enumerate(positions):
         if incl_at(buf, pos + 8)[0] > limit:

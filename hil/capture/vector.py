@@ -109,11 +109,12 @@ def _ip6_dtype(at: int, itemsize: int) -> np.dtype:
                           ("flags", "u1", 53)], at, itemsize)  # fmt: skip
 
 
-def first_oversized(buf: bytearray, positions, endian: str, limit: int) -> int | None:
-    """Index of the first classic pcap record whose captured length exceeds ``limit``."""
-    a = np.frombuffer(buf, np.uint8)
+def first_oversized(positions, after: int, limit: int) -> int | None:
+    """Index of the first of the classic pcap records at ``positions``, which follow each
+    other and end at ``after``, whose captured length exceeds ``limit``. Each record's
+    length is the distance to the next one: no byte of the buffer is read again."""
     pos = np.frombuffer(positions, np.int64)
-    bad = np.flatnonzero(_u32(a, pos + 8, endian) > limit)
+    bad = np.flatnonzero(np.diff(pos, append=after) > limit + 16)
     return int(bad[0]) if len(bad) else None
 
 
@@ -327,9 +328,14 @@ def process(an, batch: Batch) -> None:
     hashes |= np.arange(n, dtype=np.uint64)
     order = np.argsort(hashes)
     ordered = wide[order]
+    # A group starts where a key differs from the one before it in any word: the words'
+    # differences OR-ed column by column (a third of np.any(axis=1)'s time on 5 columns).
+    differ = ordered[1:, 0] ^ ordered[:-1, 0]
+    for col in range(1, ordered.shape[1]):
+        differ |= ordered[1:, col] ^ ordered[:-1, col]
     starts_mask = np.empty(n, bool)
     starts_mask[0] = True
-    np.any(ordered[1:] != ordered[:-1], axis=1, out=starts_mask[1:])
+    np.not_equal(differ, 0, out=starts_mask[1:])
     starts = np.flatnonzero(starts_mask)
     group = np.empty(n, np.int64)
     group[order] = np.cumsum(starts_mask) - 1  # group of each fast packet
