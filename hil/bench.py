@@ -48,6 +48,8 @@ PLACE_FILLS = ("relay.url", "gateway.host", "gateway.user", "phone.*.serial")
 PHONE_KEYS = ("backend", "ip", "mac", "platform", "by_hand")
 PLATFORMS = ("android", "ios")
 SEQUENCES = ("button", "switch")
+#: The shortest prefix gateway.lan_subnet takes, per IP version: 10.0.0.0/8, a site's /48.
+_WIDEST_LAN = {4: 8, 6: 48}
 
 
 class BenchError(Exception):
@@ -458,9 +460,17 @@ class _Parser:
             if not isinstance(v, str):
                 raise self.fail(where, f"must be a string (a network), not {_tname(v)} {v!r}")
             try:
-                nets.append(ipaddress.ip_network(v))
+                net = ipaddress.ip_network(v)
             except ValueError as e:
                 raise self.fail(where, f"{v!r} is not an IPv4 or IPv6 network: {e}") from None
+            # Addresses in these are the LAN's own, never the internet: a prefix wider than
+            # any LAN ("2000::/3", "0.0.0.0/0") would hide every leak behind it.
+            widest = _WIDEST_LAN[net.version]
+            if net.prefixlen < widest:
+                raise self.fail(where, f"{v!r} is wider than any LAN (/{widest} at most for "
+                                       f"IPv{net.version}: a LAN's IPv6 prefix is normally a "
+                                       "/64); addresses in it would never count as internet")
+            nets.append(net)
         v4 = [n for n in nets if n.version == 4]
         if len(v4) != 1:
             raise self.fail(key, f"needs exactly one IPv4 network (the phones' ip are in it), "

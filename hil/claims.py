@@ -130,11 +130,15 @@ class Context:
 
     def internet(self, ip: str) -> bool:
         """Beyond the LAN: any unicast address outside the LAN's prefixes, IPv4 or IPv6
-        (global and ULA alike); never link-local, multicast, loopback or unspecified."""
+        (global and ULA alike); never link-local, multicast, loopback or unspecified. An
+        IPv4-mapped IPv6 address (``::ffff:a.b.c.d``) is judged as the IPv4 address it
+        carries."""
         try:
             a = ipaddress.ip_address(ip)
         except ValueError:
             return False
+        if a.version == 6 and a.ipv4_mapped is not None:
+            a = a.ipv4_mapped
         if any(a.version == n.version and a in n for n in self.prefixes):
             return False
         return not (a.is_multicast or a.is_link_local or a.is_loopback or a.is_unspecified

@@ -2,8 +2,8 @@
 
 A phone on a dual-stack LAN has one IPv4 address and IPv6 addresses that come and go
 (SLAAC, privacy addresses that rotate): its MAC is what stays. :func:`stations` reads an
-Ethernet capture (link types Ethernet and Linux cooked SLL, whose header carries the
-sender's link-layer address) and returns :class:`Stations`: for each source MAC, every
+Ethernet capture (link types Ethernet and Linux cooked SLL and SLL2, whose headers carry
+the sender's link-layer address) and returns :class:`Stations`: for each source MAC, every
 IP address it sent from (the IP source of its IPv4/IPv6 frames, and the sender address
 of its ARP packets), with the first time it was seen.
 
@@ -25,6 +25,7 @@ from typing import BinaryIO
 from hil.capture.decode import (
     LINKTYPE_ETHERNET,
     LINKTYPE_LINUX_SLL,
+    LINKTYPE_LINUX_SLL2,
     network_offset,
 )
 from hil.capture.pcap import iter_batches
@@ -86,6 +87,11 @@ def stations(source: str | os.PathLike[str] | bytes | BinaryIO) -> Stations:
                 raw = bytes(buf[start + 6:start + 12])
                 ethertype = _U16(buf, start + 14)[0]
                 arp = start + 16
+            elif linktype == LINKTYPE_LINUX_SLL2 and caplen >= 20 and buf[start + 11] == 6:
+                # SLL2 (tcpdump -i any): protocol first, the sender's address at byte 12
+                raw = bytes(buf[start + 12:start + 18])
+                ethertype = _U16(buf, start)[0]
+                arp = start + 20
             else:
                 continue
             if raw[0] & 1:  # not a station's own address

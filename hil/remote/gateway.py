@@ -267,8 +267,10 @@ class Gateway:
                       owner: str | None = None, mac: str | None = None) -> RemoteCapture:
         """Start tcpdump for one phone (`None`: every device on the LAN, for the session
         of phone `owner` if given). With the phone's `mac` the capture takes its frames by
-        MAC (`ether host`: IPv4, IPv6, ARP and neighbour discovery alike), else by its
-        IPv4 address."""
+        MAC (`ether host`: IPv4, IPv6, ARP and neighbour discovery alike). Without a MAC it
+        takes the phone's IPv4 address and every IPv6 frame on the LAN: IPv6 the phone sends
+        is then in the capture, where the MAC its IPv4 frames carry shows it (and the claims
+        judged on it are ERRORs naming the addresses) instead of leaving it unseen."""
         phone_ip = _check_ip(phone_ip)
         mac = check_mac(mac)
         if mac and phone_ip:
@@ -282,7 +284,12 @@ class Gateway:
             self._ensure_table(phone_ip)
         path = posixpath.join(self.capture_dir, f"{name}.pcap")
         self.ssh.run(["mkdir", "-p", self.capture_dir])
-        who = (["ether", "host", mac] if mac else ["host", phone_ip]) if phone_ip else []
+        if phone_ip is None:
+            who = []
+        elif mac:
+            who = ["ether", "host", mac]
+        else:
+            who = ["(", "host", phone_ip, "or", "ip6", ")"]
         expr = (who + ["and"] if who else []) + ["not", "tcp", "port", str(self.ssh_port())]
         tcpdump = ["tcpdump", "-U", "--immediate-mode", "-B", str(BUFFER_KIB), "-n",
                    "-Z", self.ssh.user, "-i", self.lan_interface, "-w", path, *expr]

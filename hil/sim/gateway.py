@@ -53,6 +53,7 @@ class _Capture:
     argv: list[str]
     file: BinaryIO
     writer: PcapWriter
+    ipv6: bool = False  # `( host IP or ip6 )`: also every IPv6 frame
     packets: int = 0
 
 
@@ -100,7 +101,8 @@ class SimGateway:
                 return
             macs = (self._mac(frame[0:6]), self._mac(frame[6:12]))
             for cap in self.captures.values():
-                if cap.host is None or cap.host in (src, dst) or cap.host in macs:
+                if (cap.host is None or cap.host in (src, dst) or cap.host in macs
+                        or (cap.ipv6 and frame[12:14] == b"\x86\xdd")):
                     cap.writer.write(ts, frame)
                     cap.writer.flush()
                     cap.packets += 1
@@ -333,11 +335,11 @@ class SimGateway:
             else:
                 return _err(1, f"tcpdump: unsupported option {args[i]}")
         expr = " ".join(args[i:])
-        m = re.fullmatch(r"(?:(?:ether )?host (\S+) and )?not (?:tcp )?port \d+"
-                         r"|(?:ether )?host (\S+)", expr)
+        m = re.fullmatch(r"(?:(?:(?:ether )?host (\S+)|\( host (\S+) or ip6 \)) and )?"
+                         r"not (?:tcp )?port \d+|(?:ether )?host (\S+)", expr)
         if iface is None or path is None or (expr and not m):
-            return _err(1, f"tcpdump: sim supports -i IF -w FILE [[ether] host IP|MAC and] not "
-                           f"tcp port N, got {args}")
+            return _err(1, f"tcpdump: sim supports -i IF -w FILE [[ether] host IP|MAC and | "
+                           f"( host IP or ip6 ) and] not tcp port N, got {args}")
         pid = self._next_pid
         self._next_pid += 1
         if iface != self.lan_interface:
@@ -354,8 +356,9 @@ class SimGateway:
             log.write_text(msg)
             return pid
         f = open(p, "wb")
-        host = (m.group(1) or m.group(2)) if m else None
-        cap = _Capture(pid, iface, p, log, host, ["tcpdump", *args], f, PcapWriter(f))
+        host = (m.group(1) or m.group(2) or m.group(3)) if m else None
+        cap = _Capture(pid, iface, p, log, host, ["tcpdump", *args], f, PcapWriter(f),
+                       ipv6=bool(m and m.group(2)))
         cap.writer.flush()
         self.captures[pid] = cap
         return cap

@@ -89,6 +89,10 @@ def test_example_real_bench_loads():
      "gateway.lan_subnet[1]", "'fd20::/64x' is not an IPv4 or IPv6 network"),
     (lambda r: r["gateway"].update(lan_subnet=["fd20::/64"]),
      "gateway.lan_subnet", "needs exactly one IPv4 network"),
+    (lambda r: r["gateway"].update(lan_subnet=["10.20.0.0/24", "2000::/3"]),
+     "gateway.lan_subnet[1]", "'2000::/3' is wider than any LAN (/48 at most for IPv6"),
+    (lambda r: r["gateway"].update(lan_subnet="0.0.0.0/0"),
+     "gateway.lan_subnet", "'0.0.0.0/0' is wider than any LAN (/8 at most for IPv4"),
 ])
 def test_bad_bench_names_file_key_and_fix(tmp_path, mutate, key, words):
     raw = sim_raw()

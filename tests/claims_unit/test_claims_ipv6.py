@@ -75,6 +75,12 @@ def test_internet_covers_ipv6_outside_the_lan_prefixes():
     assert ctx.internet(NFZ6) and ctx.internet("fd00:99::1")  # global and ULA outside
     assert not ctx.internet(PHONE6) and not ctx.internet("fe80::1")
     assert not ctx.internet("ff02::fb") and not ctx.internet("10.20.0.1")
+    # an IPv4-mapped address is the IPv4 address it carries: a LAN host, multicast,
+    # link-local or loopback in one is none of the internet's; a public one is
+    for lan in ("::ffff:10.20.0.1", "::ffff:224.0.0.251", "::ffff:169.254.1.1",
+                "::ffff:127.0.0.1", "::ffff:255.255.255.255"):
+        assert not ctx.internet(lan), lan
+    assert ctx.internet("::ffff:198.51.100.7")
 
 
 def test_k4_k5(src):

@@ -6,10 +6,12 @@ import paramiko
 import pytest
 
 from hil.capture.analyze import analyze
+from hil.capture.hosts import stations
 from hil.remote.agent import AgentApp
 from hil.remote.gateway import Gateway, GatewayError, dropped_packets, nft_script, nft_table
 from hil.remote.phone import AppError
 from hil.remote.ssh import SshError, SshHost, known_hosts_lines
+from hil.sim import packets as pk
 from hil.sim import traffic
 from hil.sim.app import AppBehaviour
 from hil.sim.gateway import SimGateway
@@ -267,8 +269,25 @@ def test_capture_excludes_the_ssh_port_and_runs_as_the_login_user(gw, tmp_path):
     argv = sim.captures[cap.pid].argv
     assert argv[:6] == ["tcpdump", "-U", "--immediate-mode", "-B", "16384", "-n"]
     assert argv[6:8] == ["-Z", "hil"]
-    assert argv[-9:] == ["-w", cap.path, "host", PHONE, "and", "not", "tcp", "port", "22"]
+    assert argv[-13:] == ["-w", cap.path, "(", "host", PHONE, "or", "ip6", ")", "and", "not",
+                          "tcp", "port", "22"]  # fmt: skip
     gateway.stop_capture(cap, tmp_path / "c.pcap")
+
+
+def test_a_capture_without_the_phones_mac_keeps_the_lans_ipv6_to_show_the_phones(gw, tmp_path):
+    """Without a MAC the phone is its IPv4 address; its IPv6 frames are kept all the same
+    (with every IPv6 frame of the LAN), so that the MAC its IPv4 frames carry shows them."""
+    sim, gateway, _ = gw
+    cap = gateway.start_capture(PHONE, "nomac")
+    phone_mac, gw_mac = "02:00:0a:14:00:1f", "02:00:00:00:00:01"
+    kept = deliver_lookup(sim)  # the phone's IPv4
+    deliver_lookup(sim, "10.20.0.99", sport=40002)  # another station's IPv4: not kept
+    v6 = pk.udp_frame(phone_mac, gw_mac, "2001:db8:20::31", "2001:db8:ffff::5", 40003, 443,
+                      b"diagnostics")  # fmt: skip
+    sim.deliver(time.time(), v6, "2001:db8:20::31", "2001:db8:ffff::5")
+    dest = gateway.stop_capture(cap, tmp_path / "c.pcap")
+    assert analyze(dest).packets == len(kept) + 1
+    assert stations(dest).ipv6_of(phone_mac) == ["2001:db8:20::31"]
 
 
 def test_whole_lan_capture_keeps_every_device(gw, tmp_path):
