@@ -459,16 +459,16 @@ def run(bench: Bench, say: Say = print, artifacts: Path = Path("artifacts")) -> 
         say(c.line)
 
     lock = _BorrowedPlace(bench) if bench.place is not None else _BorrowedLock(bench)
-    taken = lock.take()
-    for c in taken if isinstance(taken, list) else [taken]:
-        add(c)
-    busy = any(c.status == FAIL for c in (taken if isinstance(taken, list) else [taken]))
-    if isinstance(lock, _BorrowedPlace):
-        if lock.bench is None:  # the place does not say where the devices are
-            add(check_local_disk(artifacts))
-            return out
-        bench = lock.bench
-    try:
+    try:  # whatever happens once the lock or place is taken, it is put back
+        taken = lock.take()
+        for c in taken if isinstance(taken, list) else [taken]:
+            add(c)
+        busy = any(c.status == FAIL for c in (taken if isinstance(taken, list) else [taken]))
+        if isinstance(lock, _BorrowedPlace):
+            if lock.bench is None:  # the place does not say where the devices are
+                add(check_local_disk(artifacts))
+                return out
+            bench = lock.bench
         if busy:
             add(Check("relay", "board", SKIP, "the bench is in use: not opened"))
         else:

@@ -259,6 +259,7 @@ class PlaceLock:
         self._token: str | None = None
         self._local: BenchLock | None = None
         self._keep: dict | None = None  # the record the local lock file is left holding
+        self._asking: str | None = None  # a place asked for, free before, answer not read
         self._me = ""
 
     def free_command(self, place: PlaceState) -> str:
@@ -303,27 +304,19 @@ class PlaceLock:
         except BenchBusy as e:
             raise PlaceBusy(f"place {name}: {e}") from None
         self._local = local
+        # Until this run knows what became of the place, the record of a hil run killed
+        # here stays: a run that fails first (a coordinator that does not answer) must
+        # not wipe what the next one is to be told.
+        self._keep = local.previous
         next_log = start
+        refused = ""
         while True:
-            try:
-                self.place = self.coordinator.acquire(name)
-                if local.previous:
-                    log.warning("place %s: the previous hil run here, %s, ended without "
-                                "releasing it; it has been freed since", name,
-                                describe(local.previous))
-                log.info("place %s acquired at coordinator %s (as %s)", name,
-                         self.coordinator.address, self._me)
-                return
-            except PlaceError as e:
-                if getattr(e, "code", "") not in ("FAILED_PRECONDITION", "PERMISSION_DENIED"):
-                    raise
             state = self.coordinator.places().get(name)
             if state is None:
                 raise PlaceError(f"labgrid coordinator {self.coordinator.address}: place "
                                  f"{name} was deleted")
             if state.acquired == self._me:
                 if local.previous:
-                    self._keep = local.previous  # the next run is to be told too
                     raise PlaceError(
                         f"place {name} is still acquired by {pl.holder_text(state)}: the hil "
                         f"run {describe(local.previous)} was killed without releasing it "
@@ -333,9 +326,38 @@ class PlaceLock:
                 log.warning("place %s was already acquired by %s (by hand, not by hil): using "
                             "it, and leaving it acquired at the end", name, self._me)
                 return
+            if not state.acquired:
+                # Free a moment ago: if this call is cut short (Ctrl-C, a signal, no answer
+                # in time), an acquisition by this host and user found later is this
+                # run's, and release() gives it back.
+                self._asking = name
+                try:
+                    self.place = self.coordinator.acquire(name)
+                except PlaceError as e:
+                    self._asking = None
+                    if getattr(e, "code", "") not in ("FAILED_PRECONDITION",
+                                                      "PERMISSION_DENIED"):
+                        raise
+                    refused = str(e)
+                    state = self.coordinator.places().get(name) or state  # taken meanwhile?
+                else:
+                    self._asking = None
+                    self._keep = None
+                    if local.previous:
+                        log.warning("place %s: the previous hil run here, %s, ended without "
+                                    "releasing it; it has been freed since", name,
+                                    describe(local.previous))
+                    log.info("place %s acquired at coordinator %s (as %s)", name,
+                             self.coordinator.address, self._me)
+                    return
             waited = time.monotonic() - start
-            held = (f"acquired by {pl.holder_text(state)}" if state.acquired else
-                    f"reserved by another client (reservation {state.reservation})")
+            if state.acquired:
+                held = f"acquired by {pl.holder_text(state)}"
+            elif state.reservation:
+                held = f"reserved by another client (reservation {state.reservation})"
+            else:  # free, yet refused: in the coordinator's words (e.g. a resource that
+                # another place holds)
+                held = f"free but refused by the coordinator ({refused or 'no reason given'})"
             if waited >= timeout:
                 fix = (f"; if that run is gone, free it with: {self.free_command(state)}"
                        if state.acquired else "")
@@ -387,10 +409,33 @@ class PlaceLock:
             time.sleep(self.poll)
 
     # -- release -----------------------------------------------------------------------
+    def _give_back_cut_short(self, name: str) -> list[str]:
+        """A place asked for while free, whose answer never came back (Ctrl-C, a signal,
+        no answer in time): the coordinator may have granted it. Acquired by this host and
+        user now, it is this run's: released. What could not be done, in words."""
+        try:
+            state = self.coordinator.places().get(name)
+            if state is None or state.acquired != self._me:
+                return []
+            self.coordinator.release(name, self._me)
+            log.warning("place %s: its acquisition was cut short, but the coordinator had "
+                        "granted it; released", name)
+            return []
+        except PlaceError as e:
+            if self._local is not None:  # maybe still ours: the next run is to be told
+                self._keep = self._local.me
+            where = f"labgrid-client -x {self.coordinator.address} -p {name}"
+            return [f"place {name}: its acquisition was cut short and what became of it "
+                    f"could not be read ({e}); if `{where} show` names {self._me} as its "
+                    f"holder, free it with: {where} release"]
+
     def release(self) -> list[str]:
         """Release what acquire() took; what could not be done, in words (empty: all
         done). Never raises: it runs in teardowns."""
         problems = []
+        if self.place is None and self._asking is not None:
+            problems += self._give_back_cut_short(self._asking)
+            self._asking = None
         if self.place is not None and not self.by_hand:
             try:
                 self.coordinator.release(self.place.name, self._me)

@@ -165,11 +165,23 @@ def relay_url(res: Resource) -> str:
 
 
 def _find(place: PlaceState, cls: str, name: str, only_one: bool = False) -> Resource | None:
+    """The place's resource of class `cls` named `name` (with `only_one`: else its only
+    resource of that class); PlaceError when two answer to the name (which one is the
+    bench's cannot be told) or the one found is unavailable (its exporter says so)."""
     of_cls = [r for r in place.resources if r.cls == cls]
     named = [r for r in of_cls if r.name == name]
-    if named:
-        return named[0]
-    return of_cls[0] if only_one and len(of_cls) == 1 else None
+    if len(named) > 1:
+        raise PlaceError(f"place {place.name} has {len(named)} {cls} resources named "
+                         f"{name!r} ({', '.join(r.path or r.name for r in named)}): which one "
+                         "is the bench's cannot be told; match the one the bench uses under "
+                         f"that name (labgrid-client -p {place.name} add-named-match "
+                         f"EXPORTER/GROUP/{cls}/NAME {name}) and the others under theirs")
+    found = named[0] if named else (of_cls[0] if only_one and len(of_cls) == 1 else None)
+    if found is not None and not found.avail:
+        raise PlaceError(f"place {place.name}: resource {found.path or found.name} is "
+                         "unavailable (its exporter has it, but not the device behind it, or "
+                         "the exporter is gone); check the exporter host")
+    return found
 
 
 def fill(raw: dict[str, Any], place: PlaceState, where: str) -> tuple[dict, list[str]]:

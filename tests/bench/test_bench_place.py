@@ -57,6 +57,21 @@ def test_the_file_wins_and_a_missing_resource_is_named():
         example().with_place(place(RELAY, PHONE))
 
 
+def test_two_resources_under_one_name_or_an_unavailable_one_are_named_not_guessed():
+    other = Resource("relay", "NetworkSerialPort", {"host": "bench2", "port": 4001},
+                     "lab2-bench2/bench/NetworkSerialPort/relay")
+    with pytest.raises(PlaceError, match=r"place lab2-bench1 has 2 NetworkSerialPort resources "
+                                         r"named 'relay' \(lab2-bench1/bench/NetworkSerialPort"
+                                         r"/relay, lab2-bench2/bench/NetworkSerialPort/relay\)"
+                                         r": which one is the bench's cannot be told"):
+        example().with_place(place(RELAY, other, GATEWAY))
+    gone = Resource("relay", "NetworkSerialPort", {"host": "bench1", "port": 51234},
+                    "lab2-bench1/bench/NetworkSerialPort/relay", avail=False)
+    with pytest.raises(PlaceError, match=r"resource lab2-bench1/bench/NetworkSerialPort/relay "
+                                         r"is unavailable"):
+        example().with_place(place(gone, GATEWAY))
+
+
 @pytest.mark.parametrize("edit, message", [
     (lambda raw: raw["labgrid"].update(tags={"model": "spark"}),
      "labgrid.tags: a bench names one place or the tags of any place, not both"),

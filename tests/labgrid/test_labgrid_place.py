@@ -17,6 +17,8 @@ import pytest
 from lg_lab import ROOT, Lab, claims, free_port, need_labgrid, place_bench, relay_export
 from sim_runs import sim_template
 
+from hil import lgclient
+from hil.place import PlaceConfig, PlaceError
 from hil.power.numato import NumatoBoard
 
 pytestmark = pytest.mark.slow
@@ -151,6 +153,20 @@ def test_a_place_without_a_relay_is_one_error_and_is_left_free(lab, tmp_path):
     assert "place spark-01 released" in out and "acquired: None" in lab.show("spark-01")
 
 
+def test_doctor_on_a_place_without_a_relay_fails_that_line_and_gives_the_place_back(lab,
+                                                                                    tmp_path):
+    gateway_only_place(lab)
+    bench = example_bench(tmp_path, lab.address, place="spark-01")
+    doc = subprocess.run([sys.executable, "-m", "hil.cli", "doctor", "--bench", str(bench),
+                          "--artifacts", str(tmp_path / "d")], cwd=ROOT, capture_output=True,
+                         text=True, timeout=120, env=lab.env)
+    out = doc.stdout + doc.stderr
+    assert doc.returncode != 0, out
+    assert re.search(r"^FAIL bench resources: bench file \S+: relay.url: not in the file, and "
+                     r"place spark-01 has no relay resource", out, re.M), out
+    assert "acquired: None" in lab.show("spark-01"), out
+
+
 def test_an_unreachable_coordinator_is_one_error(lab, tmp_path):
     nobody = f"127.0.0.1:{free_port()}"
     bench = example_bench(tmp_path, nobody, place="spark-01")
@@ -159,6 +175,73 @@ def test_an_unreachable_coordinator_is_one_error(lab, tmp_path):
     assert res.returncode == 2, out[-3000:]
     assert f"labgrid coordinator {nobody} does not answer" in out, out[-3000:]
     assert "relay: numato" not in out and "Traceback" not in out
+
+
+def gateway_only_place(lab) -> None:
+    lab.export("bench1", {"gateway": {"cls": "NetworkService", "address": "127.0.0.1",
+                                      "username": "hil"}})
+    lab.place("spark-01", "bench1")
+
+
+def test_an_acquire_cut_short_after_the_coordinator_granted_it_is_given_back(lab, monkeypatch):
+    """Ctrl-C (or a signal, or no answer in time) while the coordinator grants the place:
+    the run never learns it holds it, and gives it back all the same."""
+    gateway_only_place(lab)
+    lock = lgclient.PlaceLock(PlaceConfig(lab.address, "spark-01"), command="test")
+    granted = lock.coordinator.acquire
+
+    def answer_lost(name):
+        granted(name)
+        raise KeyboardInterrupt  # the answer was on its way
+
+    monkeypatch.setattr(lock.coordinator, "acquire", answer_lost)
+    with pytest.raises(KeyboardInterrupt):
+        lock.acquire(timeout=5)
+    assert "acquired: None" in lab.show("spark-01")
+
+
+def test_a_free_place_the_coordinator_refuses_says_why_in_its_words(lab):
+    """Two places over the same exporter's resources: with one acquired elsewhere, the
+    other is free yet refused; the wait and the error say so, not "reserved"."""
+    gateway_only_place(lab)
+    lab.place("spark-02", "bench1")
+    lab.client("-p", "spark-01", "acquire", env={"LG_HOSTNAME": "bench-host-b"})
+    lock = lgclient.PlaceLock(PlaceConfig(lab.address, "spark-02"), poll=0.2)
+    with pytest.raises(lgclient.PlaceBusy, match=r"place spark-02 is free but refused by the "
+                                                 r"coordinator \(AcquirePlace: .+\); gave up "
+                                                 r"after 1 s"):
+        lock.acquire(timeout=1)
+    assert "acquired: None" in lab.show("spark-02")
+
+
+def test_a_run_that_fails_early_keeps_the_record_of_a_killed_one(lab, monkeypatch):
+    """A run killed with SIGKILL holding the place; the next one fails before it can look
+    (its coordinator does not answer): the run after that is still told, and how to free
+    the place."""
+    gateway_only_place(lab)
+    code = ("import time; from hil import lgclient; from hil.place import PlaceConfig; "
+            f"lgclient.PlaceLock(PlaceConfig({lab.address!r}, 'spark-01')).acquire(5); "
+            "print('holding', flush=True); time.sleep(120)")
+    killed = subprocess.Popen([sys.executable, "-c", code], cwd=ROOT, env=lab.env,
+                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    wait_for(killed, "holding", timeout=60)
+    killed.kill()
+    killed.communicate(timeout=30)
+
+    early = lgclient.PlaceLock(PlaceConfig(lab.address, "spark-01"))
+
+    def no_answer():
+        raise lgclient.Unreachable(f"labgrid coordinator {lab.address}: no answer")
+
+    monkeypatch.setattr(early.coordinator, "places", no_answer)
+    with pytest.raises(lgclient.Unreachable):
+        early.acquire(timeout=5)
+    nxt = lgclient.PlaceLock(PlaceConfig(lab.address, "spark-01"))
+    with pytest.raises(PlaceError, match=rf"the hil run pid {killed.pid} on .* was killed "
+                                         r"without releasing it \(SIGKILL\?\)\. Check the "
+                                         r"bench, then free the place with: labgrid-client "):
+        nxt.acquire(timeout=5)
+    assert "acquired: None" not in lab.show("spark-01")  # left for a person to free
 
 
 def test_an_exporter_gone_mid_run_then_a_sigkill_then_back_to_a_safe_bench(
