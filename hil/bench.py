@@ -467,9 +467,10 @@ class _Parser:
             # any LAN ("2000::/3", "0.0.0.0/0") would hide every leak behind it.
             widest = _WIDEST_LAN[net.version]
             if net.prefixlen < widest:
+                usual = "; a LAN's IPv6 prefix is normally a /64" if net.version == 6 else ""
                 raise self.fail(where, f"{v!r} is wider than any LAN (/{widest} at most for "
-                                       f"IPv{net.version}: a LAN's IPv6 prefix is normally a "
-                                       "/64); addresses in it would never count as internet")
+                                       f"IPv{net.version}{usual}): addresses in it would never "
+                                       "count as internet")
             nets.append(net)
         v4 = [n for n in nets if n.version == 4]
         if len(v4) != 1:
