@@ -290,7 +290,7 @@ def _pcap(r: _Reader, magic: bytes) -> Iterator[Batch]:
         buf, end = r.buf, r.end
         found, pos = _walk_pcap(buf, pos, end, endian)
         positions = _offsets(found)
-        bad = _first_oversized(buf, positions, pos, endian, limit)
+        bad = _first_oversized(positions, pos, limit)
         if bad is not None:
             good = positions[:bad]
             if good:
@@ -363,17 +363,18 @@ def _walk_pcap(buf: bytearray, pos: int, end: int, endian: str) -> tuple[list[in
                 view.release()
 
 
-def _first_oversized(buf, positions: array, after: int, endian: str, limit: int) -> int | None:
-    """Index of the first record whose captured length exceeds ``limit``, if any; the
-    records at ``positions`` follow each other and end at ``after``."""
+def _first_oversized(positions: array, after: int, limit: int) -> int | None:
+    """Index of the first record whose captured length exceeds ``limit``, if any. The
+    records at ``positions`` follow each other and end at ``after``: a record's length is
+    the distance to the next one, so no byte of the buffer is read again."""
     if not positions:
         return None
     vector = _vector()
     if vector is not None and len(positions) > 64:
         return vector.first_oversized(positions, after, limit)
-    incl_at = struct.Struct(endian + "I").unpack_from
-    for i, pos in enumerate(positions):
-        if incl_at(buf, pos + 8)[0] > limit:
+    ends = [*positions[1:], after]
+    for i, (pos, nxt) in enumerate(zip(positions, ends, strict=True)):
+        if nxt - pos - 16 > limit:
             return i
     return None
 

@@ -110,9 +110,7 @@ def _ip6_dtype(at: int, itemsize: int) -> np.dtype:
 
 
 def first_oversized(positions, after: int, limit: int) -> int | None:
-    """Index of the first of the classic pcap records at ``positions``, which follow each
-    other and end at ``after``, whose captured length exceeds ``limit``. Each record's
-    length is the distance to the next one: no byte of the buffer is read again."""
+    """:func:`hil.capture.pcap._first_oversized` on many records at once."""
     pos = np.frombuffer(positions, np.int64)
     bad = np.flatnonzero(np.diff(pos, append=after) > limit + 16)
     return int(bad[0]) if len(bad) else None

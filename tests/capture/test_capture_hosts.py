@@ -1,12 +1,12 @@
-"""Who is who on the LAN (`hil.capture.hosts.stations`), on each link type whose header
-carries the sender's MAC: Ethernet, and Linux cooked v1 and v2 (`tcpdump -i any`)."""
+"""Who is who on the LAN (`hil.capture.hosts.stations`), on each framing whose header
+carries the sender's MAC: Ethernet (with a VLAN tag too), and Linux cooked v1 and v2
+(`tcpdump -i any`)."""
 
 import io
-import struct
 
 import pytest
+from capture_frames import FRAMINGS
 
-from hil.capture.decode import LINKTYPE_ETHERNET, LINKTYPE_LINUX_SLL, LINKTYPE_LINUX_SLL2
 from hil.capture.hosts import stations
 from hil.capture.pcap import PcapWriter
 from hil.sim import packets as pk
@@ -30,23 +30,13 @@ def frames() -> list[bytes]:
     ]
 
 
-def cooked(frame: bytes, linktype: int) -> bytes:
-    """The Ethernet `frame` as a Linux cooked capture records it (the sender's MAC in the
-    header, then the protocol and the packet)."""
-    src, ethertype, packet = frame[6:12], frame[12:14], frame[14:]
-    if linktype == LINKTYPE_LINUX_SLL:  # packet type, ARPHRD, address length and address
-        return struct.pack("!HHH", 0, 1, 6) + src + b"\0\0" + ethertype + packet
-    # SLL2: protocol, reserved, interface index, ARPHRD, packet type, length, address
-    return ethertype + b"\0\0" + struct.pack("!IHBB", 3, 1, 0, 6) + src + b"\0\0" + packet
-
-
-@pytest.mark.parametrize("linktype", [LINKTYPE_ETHERNET, LINKTYPE_LINUX_SLL,
-                                      LINKTYPE_LINUX_SLL2])  # fmt: skip
-def test_each_mac_gets_every_address_it_sent_from(linktype):
+@pytest.mark.parametrize("framing", ["ethernet", "vlan", "sll", "sll2"])
+def test_each_mac_gets_every_address_it_sent_from(framing):
+    linktype, reframe = FRAMINGS[framing]
     out = io.BytesIO()
     w = PcapWriter(out, linktype)
     for i, f in enumerate(frames()):
-        w.write(1_700_000_000.0 + i, f if linktype == LINKTYPE_ETHERNET else cooked(f, linktype))
+        w.write(1_700_000_000.0 + i, reframe(f))
     s = stations(out.getvalue())
     assert s.addresses_of(PHONE_MAC) == {"10.20.0.31", "2001:db8:20::31", "fe80::31"}
     assert s.ipv6_of(PHONE_MAC) == ["2001:db8:20::31"]

@@ -138,10 +138,15 @@ def example_bench(tmp_path, coordinator, **labgrid):
     return path
 
 
-def test_a_place_without_a_relay_is_one_error_and_is_left_free(lab, tmp_path):
+def gateway_only_place(lab) -> None:
+    """Place spark-01: one exporter's gateway, no relay."""
     lab.export("bench1", {"gateway": {"cls": "NetworkService", "address": "127.0.0.1",
                                       "username": "hil"}})
     lab.place("spark-01", "bench1")
+
+
+def test_a_place_without_a_relay_is_one_error_and_is_left_free(lab, tmp_path):
+    gateway_only_place(lab)
     bench = example_bench(tmp_path, lab.address, place="spark-01")
     res = run(lab, bench, "-m", "spark")
     out = res.stdout
@@ -175,12 +180,6 @@ def test_an_unreachable_coordinator_is_one_error(lab, tmp_path):
     assert res.returncode == 2, out[-3000:]
     assert f"labgrid coordinator {nobody} does not answer" in out, out[-3000:]
     assert "relay: numato" not in out and "Traceback" not in out
-
-
-def gateway_only_place(lab) -> None:
-    lab.export("bench1", {"gateway": {"cls": "NetworkService", "address": "127.0.0.1",
-                                      "username": "hil"}})
-    lab.place("spark-01", "bench1")
 
 
 def test_an_acquire_cut_short_after_the_coordinator_granted_it_is_given_back(lab, monkeypatch):
